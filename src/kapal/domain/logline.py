@@ -1,0 +1,48 @@
+"""One log line of an app's stream, its wire form between processes, and its display form."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+SOURCES = ("app", "kapal")
+MAX_LINE_BYTES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    app_id: str
+    source: str  # "app" (dyno output and app[api] events) or "kapal" (router, dyno lifecycle)
+    dyno: str  # web.1, router, api, release.3 ...
+    message: str
+    time: float  # unix seconds
+
+    def format(self) -> str:
+        """`2026-11-26T13:39:22.123456+00:00 app[web.1]: message`."""
+        stamp = datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds")
+        return f"{stamp} {self.source}[{self.dyno}]: {self.message}"
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            [self.app_id, self.source, self.dyno, self.message, self.time], ensure_ascii=False
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> LogLine:
+        app_id, source, dyno, message, time = json.loads(data.decode("utf-8", "replace"))
+        return cls(str(app_id), str(source), str(dyno), str(message), float(time))
+
+
+def clean_message(raw: bytes) -> list[str]:
+    """Decode one line of dyno output: invalid UTF-8 replaced, control characters made visible,
+    split into chunks of at most MAX_LINE_BYTES bytes."""
+    text = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+    text = "".join(ch if ch == "\t" or ch >= " " else f"\\x{ord(ch):02x}" for ch in text)
+    encoded = text.encode()
+    if len(encoded) <= MAX_LINE_BYTES:
+        return [text]
+    return [
+        encoded[i : i + MAX_LINE_BYTES].decode("utf-8", "ignore")
+        for i in range(0, len(encoded), MAX_LINE_BYTES)
+    ]

@@ -1,0 +1,122 @@
+"""Settings, built once from KAPAL_* environment variables in an entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/kapal")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kapal"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    bind: str = "127.0.0.1"
+    api_port: int = 5000
+    router_port: int = 8080
+    logs_port: int = 5001
+    rendezvous_port: int = 5002
+    apps_domain: str = "localhost"
+    database_url: str = ""
+    postgres_admin_url: str = ""
+    postgres_port: int = 15432
+    build_python: str = "/usr/bin/python3"
+    slug_max_bytes: int = 500 * 1024 * 1024
+    dyno_boot_timeout: float = 60.0
+    stop_grace: float = 30.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def port(name: str, default: int) -> int:
+            return int(env.get(name, default))
+
+        data_dir = Path(env.get("KAPAL_DATA_DIR") or default_data_dir()).resolve()
+        return cls(
+            data_dir=data_dir,
+            bind=env.get("KAPAL_BIND", "127.0.0.1"),
+            api_port=port("KAPAL_API_PORT", 5000),
+            router_port=port("KAPAL_ROUTER_PORT", 8080),
+            logs_port=port("KAPAL_LOGS_PORT", 5001),
+            rendezvous_port=port("KAPAL_RENDEZVOUS_PORT", 5002),
+            apps_domain=env.get("KAPAL_APPS_DOMAIN", "localhost"),
+            database_url=env.get("KAPAL_DATABASE_URL")
+            or f"sqlite:///{data_dir / 'state' / 'kapal.db'}",
+            postgres_admin_url=env.get("KAPAL_POSTGRES_ADMIN_URL", ""),
+            postgres_port=port("KAPAL_POSTGRES_PORT", 15432),
+            build_python=env.get("KAPAL_BUILD_PYTHON", "/usr/bin/python3"),
+            slug_max_bytes=int(env.get("KAPAL_SLUG_MAX", 500 * 1024 * 1024)),
+            dyno_boot_timeout=float(env.get("KAPAL_BOOT_TIMEOUT", 60)),
+            stop_grace=float(env.get("KAPAL_STOP_GRACE", 30)),
+        )
+
+    # Public URLs, as users type them.
+    @property
+    def api_url(self) -> str:
+        return f"http://localhost:{self.api_port}"
+
+    @property
+    def logs_url(self) -> str:
+        return f"http://localhost:{self.logs_port}"
+
+    def web_url(self, app_name: str) -> str:
+        return f"http://{app_name}.{self.apps_domain}:{self.router_port}/"
+
+    def git_url(self, app_name: str) -> str:
+        return f"{self.api_url}/{app_name}.git"
+
+    # Places in the data directory.
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def agent_wake_socket(self) -> Path:
+        return self.run_dir / "agent.wake"
+
+    @property
+    def router_wake_socket(self) -> Path:
+        return self.run_dir / "router.wake"
+
+    @property
+    def log_socket(self) -> Path:
+        return self.run_dir / "logs.sock"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.data_dir / "repos"
+
+    @property
+    def slugs_dir(self) -> Path:
+        return self.data_dir / "slugs"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.data_dir / "builds"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def dynos_dir(self) -> Path:
+        return self.data_dir / "dynos"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"

@@ -1,0 +1,208 @@
+"""Tables. The API writes desired state (apps, releases, formation); the agent writes dynos."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Token(Base):
+    """An API token; only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class WebSession(Base):
+    """A dashboard login; the cookie holds the secret, the table its SHA-256."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class App(Base):
+    __tablename__ = "apps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Slug(Base):
+    """A built app: a compressed archive stored once per content hash."""
+
+    __tablename__ = "slugs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    checksum: Mapped[str] = mapped_column(String(80))  # "SHA256:<hex>"
+    size: Mapped[int] = mapped_column(Integer)
+    process_types: Mapped[dict[str, str]] = mapped_column(JSON)
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Build(Base):
+    __tablename__ = "builds"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|succeeded|failed
+    source_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id"), nullable=True)
+    release_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Release(Base):
+    """An immutable (slug, config) pair. The current release is the newest succeeded one."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(255))
+    slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id"), nullable=True)
+    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # pending: its release command has not finished yet; failed: it will never go live.
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    release_command: Mapped[str | None] = mapped_column(Text, nullable=True)
+    output: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Formation(Base):
+    __tablename__ = "formations"
+    __table_args__ = (UniqueConstraint("app_id", "type"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[str] = mapped_column(String(32), default="eco")
+    # Bumped by ps:restart; dynos started before it are replaced.
+    restarted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Dyno(Base):
+    """A dyno as observed by the agent (formation dynos), or a one-off requested by the API."""
+
+    __tablename__ = "dynos"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))  # web.1, run.4821
+    type: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(Text)
+    size: Mapped[str] = mapped_column(String(32), default="eco")
+    release_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="starting")
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # One-off dynos: attach through the rendezvous with this secret (SHA-256 stored).
+    attach: Mapped[bool] = mapped_column(Boolean, default=False)
+    attach_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    exit_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    restart_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Addon(Base):
+    __tablename__ = "addons"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    plan: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="provisioning")
+    provider_id: Mapped[str] = mapped_column(String(128), default="")
+    # Secret: the config vars the provider returned ({"URL": "postgres://..."}).
+    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Attachment(Base):
+    __tablename__ = "addon_attachments"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # DATABASE -> DATABASE_URL
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class LogSession(Base):
+    """A log session: its URL carries a secret whose SHA-256 is stored here."""
+
+    __tablename__ = "log_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    dyno: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    lines: Mapped[int] = mapped_column(Integer, default=100)
+    tail: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Source(Base):
+    """An uploaded source tarball that a build can use (Heroku's /sources)."""
+
+    __tablename__ = "sources"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
