@@ -1,0 +1,77 @@
+"""Apps: create, find with an access check, list, destroy."""
+
+from __future__ import annotations
+
+import shutil
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kapal.domain.errors import Conflict, Forbidden, InvalidParams, NotFound
+from kapal.domain.names import random_app_name, validate_app_name
+from kapal.services.context import Context
+from kapal.services.releases import add_release
+from kapal.store.models import App, User
+
+NOT_FOUND = "Couldn't find that app."
+
+
+def find_app(s: Session, user: User, ident: str) -> App:
+    """The app by name or id, if this user may use it."""
+    app = s.scalar(select(App).where((App.name == ident) | (App.id == ident)))
+    if app is None:
+        raise NotFound(NOT_FOUND)
+    if app.owner_id != user.id:
+        raise Forbidden(f"You do not have access to the app {app.name}.")
+    return app
+
+
+def get_app(ctx: Context, user: User, ident: str) -> App:
+    with ctx.store.session() as s:
+        return find_app(s, user, ident)
+
+
+def list_apps(ctx: Context, user: User) -> list[App]:
+    with ctx.store.session() as s:
+        return list(s.scalars(select(App).where(App.owner_id == user.id).order_by(App.name)))
+
+
+def create_app(ctx: Context, user: User, name: str | None = None) -> App:
+    """A new app with Heroku's first two releases; a random name when none is given."""
+    if name is not None and name != "":
+        validate_app_name(name)
+    with ctx.store.session() as s:
+        if name:
+            if s.scalar(select(App.id).where(App.name == name)) is not None:
+                raise Conflict(f"Name {name} is already taken.")
+        else:
+            name = _free_random_name(s)
+        app = App(name=name, owner_id=user.id)
+        s.add(app)
+        s.flush()
+        first = add_release(s, app, user, "Initial release", slug_id=None, config={})
+        second = add_release(s, app, user, "Enable Logplex", slug_id=None, config={})
+    for release in (first, second):
+        ctx.event(app.id, f"{release.description} by user {user.email}")
+        ctx.event(app.id, f"Release v{release.version} created by user {user.email}")
+    return app
+
+
+def _free_random_name(s: Session) -> str:
+    for _ in range(20):
+        name = random_app_name()
+        if s.scalar(select(App.id).where(App.name == name)) is None:
+            return name
+    raise Conflict("Could not find a free app name; please choose one.")
+
+
+def destroy_app(ctx: Context, user: User, ident: str, confirm: str | None = None) -> App:
+    """Delete the app and everything it owns; its dynos are stopped by the agent."""
+    with ctx.store.session() as s:
+        app = find_app(s, user, ident)
+        if confirm is not None and confirm != app.name:
+            raise InvalidParams(f"Confirmation {confirm!r} did not match app name {app.name!r}.")
+        s.delete(app)
+    shutil.rmtree(ctx.settings.repos_dir / f"{app.name}.git", ignore_errors=True)
+    ctx.wake()
+    return app

@@ -1,0 +1,105 @@
+"""Formation: how many dynos of each process type, and their size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kapal.domain.errors import InvalidParams
+from kapal.domain.formation import display_size, normalise_size, validate_quantity
+from kapal.services.apps import find_app
+from kapal.services.context import Context
+from kapal.services.releases import current_release
+from kapal.store.models import App, Dyno, Formation, Slug, User, now
+
+
+@dataclass(frozen=True)
+class Update:
+    type: str
+    quantity: int | None = None
+    size: str | None = None
+
+
+def process_types(s: Session, app: App) -> dict[str, str]:
+    release = current_release(s, app)
+    if release is None or release.slug_id is None:
+        return {}
+    slug = s.get(Slug, release.slug_id)
+    return dict(slug.process_types) if slug else {}
+
+
+def sync_formation(s: Session, app: App, types: dict[str, str]) -> None:
+    """Match the formation to a new slug's process types: new `web` starts at 1, others at 0;
+    types the slug no longer declares go away. `release` is never a formation type."""
+    rows = {f.type: f for f in s.scalars(select(Formation).where(Formation.app_id == app.id))}
+    for type_ in types:
+        if type_ != "release" and type_ not in rows:
+            s.add(Formation(app_id=app.id, type=type_, quantity=1 if type_ == "web" else 0))
+    for type_, row in rows.items():
+        if type_ not in types:
+            s.delete(row)
+
+
+def list_formation(
+    ctx: Context, user: User, app_ident: str
+) -> tuple[list[Formation], dict[str, str]]:
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident)
+        rows = list(
+            s.scalars(select(Formation).where(Formation.app_id == app.id).order_by(Formation.type))
+        )
+        return rows, process_types(s, app)
+
+
+def scale(ctx: Context, user: User, app_ident: str, updates: list[Update]) -> list[Formation]:
+    """Write the desired quantities and sizes; the agent does the rest."""
+    if not updates:
+        raise InvalidParams("No formation updates given.")
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident)
+        rows = {f.type: f for f in s.scalars(select(Formation).where(Formation.app_id == app.id))}
+        if not rows:
+            raise InvalidParams(
+                f"No process types on {app.name}. Upload a Procfile to add process types."
+            )
+        changed = []
+        for update in updates:
+            row = rows.get(update.type)
+            if row is None:
+                raise InvalidParams(
+                    f"Couldn't find that process type ({update.type}). "
+                    f"Process types: {', '.join(sorted(rows))}."
+                )
+            if update.quantity is not None:
+                row.quantity = validate_quantity(update.quantity)
+            if update.size is not None:
+                row.size = normalise_size(update.size)
+            changed.append(row)
+        summary = ", ".join(f"{r.type}@{r.quantity}:{display_size(r.size)}" for r in changed)
+    ctx.event(app.id, f"Scaled to {summary} by user {user.email}")
+    ctx.wake()
+    return changed
+
+
+def restart(ctx: Context, user: User, app_ident: str, target: str | None = None) -> None:
+    """Replace all dynos, one process type (`web`) or one dyno (`web.1`)."""
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident)
+        if target and "." in target:
+            dyno = s.scalar(select(Dyno).where(Dyno.app_id == app.id, Dyno.name == target))
+            if dyno is None:
+                raise InvalidParams(f"Couldn't find dyno {target}.")
+            dyno.restart_at = now()  # the agent replaces dynos whose restart_at has passed
+        else:
+            query = select(Formation).where(Formation.app_id == app.id)
+            if target:
+                query = query.where(Formation.type == target)
+            rows = list(s.scalars(query))
+            if target and not rows:
+                raise InvalidParams(f"Couldn't find process type {target}.")
+            for row in rows:
+                row.restarted_at = now()
+    ctx.event(app.id, f"Restart {target or 'all dynos'} by user {user.email}")
+    ctx.wake()

@@ -1,0 +1,48 @@
+"""Log sessions: an unguessable, expiring URL on the agent's log hub."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from kapal.domain.errors import InvalidParams
+from kapal.domain.logline import SOURCES
+from kapal.services.apps import find_app
+from kapal.services.auth import hash_secret
+from kapal.services.context import Context
+from kapal.store.models import LogSession, User, now
+
+SESSION_TTL = timedelta(minutes=5)
+MAX_LINES = 1500
+
+
+def create_log_session(
+    ctx: Context,
+    user: User,
+    app_ident: str,
+    *,
+    lines: int = 100,
+    tail: bool = False,
+    dyno: str | None = None,
+    source: str | None = None,
+) -> str:
+    """Returns the URL that streams the session."""
+    if not 0 <= lines <= MAX_LINES:
+        raise InvalidParams(f"lines must be between 0 and {MAX_LINES}.")
+    if source is not None and source not in SOURCES:
+        raise InvalidParams(f"source must be one of: {', '.join(SOURCES)}.")
+    secret = secrets.token_urlsafe(32)
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident)
+        s.add(
+            LogSession(
+                id_hash=hash_secret(secret),
+                app_id=app.id,
+                dyno=dyno or None,
+                source=source,
+                lines=lines,
+                tail=tail,
+                expires_at=now() + SESSION_TTL,
+            )
+        )
+    return f"{ctx.settings.logs_url}/sessions/{secret}"
