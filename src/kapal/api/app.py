@@ -1,0 +1,19 @@
+"""The API's ASGI app: the Platform API routes; the entry point adds git and the dashboard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from kapal.api import account, addons, apps, builds, config, dynos, errors, logs, releases, sources
+from kapal.services.context import Context
+
+
+def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
+    app = FastAPI(title="Kapal Platform API", version="3", docs_url=None, redoc_url=None)
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (account, apps, dynos, config, releases, logs, sources, builds, addons):
+        app.include_router(module.router)
+    for router in extra_routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,121 @@
+"""/apps/{app}/formation and /apps/{app}/dynos: scaling, restarts, one-off dynos."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from kapal.api import serializers
+from kapal.api.deps import CtxDep, UserDep
+from kapal.domain.errors import InvalidParams
+from kapal.services import dynos as dynos_service
+from kapal.services import formation as formation_service
+from kapal.services.apps import get_app
+from kapal.services.formation import Update
+
+router = APIRouter()
+
+
+class FormationUpdate(BaseModel):
+    type: str | None = None
+    process: str | None = None  # older clients
+    quantity: int | str | None = None
+    size: str | None = None
+    dyno_size: dict[str, str] | str | None = None
+
+
+class FormationBatch(BaseModel):
+    updates: list[FormationUpdate]
+
+
+class DynoCreate(BaseModel):
+    command: str
+    attach: bool = False
+    size: str | None = None
+    type: str | None = None
+    env: dict[str, str] | None = None
+    force_no_tty: bool | None = None
+    time_to_live: int | None = None
+
+
+def _update(type_: str | None, body: FormationUpdate) -> Update:
+    type_ = type_ or body.type or body.process
+    if not type_:
+        raise InvalidParams("Each formation update needs a type.")
+    quantity = body.quantity
+    if isinstance(quantity, str):
+        if not quantity.strip().lstrip("+").isdigit():
+            raise InvalidParams(f"Invalid quantity {quantity!r}.")
+        quantity = int(quantity)
+    size = body.size
+    if isinstance(body.dyno_size, dict):
+        size = body.dyno_size.get("name") or size
+    elif isinstance(body.dyno_size, str):
+        size = body.dyno_size
+    return Update(type_, quantity, size)
+
+
+def _formation(ctx: CtxDep, user: UserDep, app: str) -> list[dict[str, Any]]:
+    row_app = get_app(ctx, user, app)
+    rows, types = formation_service.list_formation(ctx, user, app)
+    return [serializers.formation_json(row_app, r, types.get(r.type, "")) for r in rows]
+
+
+@router.get("/apps/{app}/formation")
+def list_formation(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    return _formation(ctx, user, app)
+
+
+@router.patch("/apps/{app}/formation")
+def batch_update(
+    app: str, body: FormationBatch, ctx: CtxDep, user: UserDep
+) -> list[dict[str, Any]]:
+    changed = formation_service.scale(ctx, user, app, [_update(None, u) for u in body.updates])
+    types = {r.type for r in changed}
+    return [f for f in _formation(ctx, user, app) if f["type"] in types]
+
+
+@router.patch("/apps/{app}/formation/{type_}")
+def update_one(
+    app: str, type_: str, body: FormationUpdate, ctx: CtxDep, user: UserDep
+) -> dict[str, Any]:
+    formation_service.scale(ctx, user, app, [_update(type_, body)])
+    return next(f for f in _formation(ctx, user, app) if f["type"] == type_)
+
+
+@router.get("/apps/{app}/dynos")
+def list_dynos(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    row_app = get_app(ctx, user, app)
+    return [serializers.dyno_json(row_app, d) for d in dynos_service.list_dynos(ctx, user, app)]
+
+
+@router.post("/apps/{app}/dynos", status_code=201)
+def create_dyno(app: str, body: DynoCreate, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    row_app = get_app(ctx, user, app)
+    dyno, secret = dynos_service.run_one_off(
+        ctx, user, app, body.command, attach=body.attach, size=body.size, env=body.env
+    )
+    attach_url = (
+        f"rendezvous://localhost:{ctx.settings.rendezvous_port}/{secret}" if secret else None
+    )
+    return serializers.dyno_json(row_app, dyno, attach_url)
+
+
+@router.delete("/apps/{app}/dynos", status_code=202)
+def restart_all(app: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    formation_service.restart(ctx, user, app)
+    return {}
+
+
+@router.delete("/apps/{app}/dynos/{name}", status_code=202)
+def restart_dyno(app: str, name: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    formation_service.restart(ctx, user, app, name if "." in name else None)
+    return {}
+
+
+@router.delete("/apps/{app}/formations/{type_}", status_code=202)
+def restart_type(app: str, type_: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    formation_service.restart(ctx, user, app, type_)
+    return {}

@@ -1,0 +1,164 @@
+"""`kapal up`: the whole platform on this machine — API, agent, router — until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import click
+
+from kapal.settings import Settings
+from kapal.store.db import Store
+
+log = logging.getLogger(__name__)
+
+PROCESSES = ("agent", "router", "api")  # started in this order, stopped in reverse
+RESTART_DELAY = 2.0
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data directory. It stays traversable (0711) so the unprivileged PostgreSQL
+    user can reach its own directory; everything else inside is private to Kapal."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o711)
+    for path in (
+        settings.run_dir,
+        settings.repos_dir,
+        settings.slugs_dir,
+        settings.builds_dir,
+        settings.sources_dir,
+        settings.cache_dir,
+        settings.dynos_dir,
+        settings.secrets_dir,
+        settings.data_dir / "state",
+    ):
+        path.mkdir(exist_ok=True)
+        path.chmod(0o700)
+
+
+def missing_tools(settings: Settings) -> list[str]:
+    missing = [tool for tool in ("git",) if shutil.which(tool) is None]
+    if not os.path.exists("/usr/lib/git-core/git-http-backend"):
+        missing.append("git http-backend (/usr/lib/git-core/git-http-backend)")
+    if not os.access(settings.build_python, os.X_OK):
+        missing.append(f"a Python for builds ({settings.build_python})")
+    return missing
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Supervisor:
+    """Runs each server process as a child and restarts it if it dies on its own."""
+
+    env: Mapping[str, str]
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    stopping: bool = False
+
+    def start(self, name: str) -> None:
+        argv = [sys.executable, "-m", f"kapal.entrypoints.{name}"]
+        self.children[name] = subprocess.Popen(argv, env=dict(self.env))
+
+    def watch(self) -> None:
+        while not self.stopping:
+            time.sleep(0.5)
+            for name, child in list(self.children.items()):
+                if child.poll() is not None and not self.stopping:
+                    log.warning("%s exited with status %s; restarting it", name, child.returncode)
+                    time.sleep(RESTART_DELAY)
+                    if not self.stopping:
+                        self.start(name)
+
+    def stop(self, grace: float) -> None:
+        self.stopping = True
+        for name in reversed(PROCESSES):
+            child = self.children.get(name)
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in self.children.values():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def wait_ready(settings: Settings, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    ports = (settings.api_port, settings.router_port, settings.logs_port)
+    while time.monotonic() < deadline:
+        if all(port_open(settings.bind, port) for port in ports):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@click.command("up")
+def up() -> None:
+    """Run Kapal here: API + dashboard, router and agent, until Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="kapal: %(message)s")
+    settings = Settings.from_env(os.environ)
+    missing = missing_tools(settings)
+    if missing:
+        raise click.ClickException("missing: " + ", ".join(missing) + " (run `make up` as root)")
+    prepare_data_dir(settings)
+    Store.open(settings.database_url).engine.dispose()  # migrate once, before the children
+    addons = _postgres(settings)
+    env = {**os.environ, "KAPAL_DATA_DIR": str(settings.data_dir)}
+    supervisor = Supervisor(env)
+    stop_now = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop_now
+        stop_now = True
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for name in PROCESSES:
+            supervisor.start(name)
+        if wait_ready(settings) and not stop_now:
+            click.echo(
+                f"\nKapal is up.\n"
+                f"  Dashboard and API  {settings.api_url}/\n"
+                f"  Apps               http://<app>.{settings.apps_domain}:{settings.router_port}/\n"
+                f"  Data               {settings.data_dir}\n\n"
+                f"Next: `kapal signup`, then `kapal create` in your app's git repository and "
+                f"`git push kapal main`.\nPress Ctrl-C to stop Kapal and its dynos.\n"
+            )
+        elif not stop_now:
+            click.echo("Kapal's processes did not all start; see the messages above.", err=True)
+        supervisor.watch()
+    finally:
+        click.echo("Stopping Kapal...")
+        supervisor.stop(settings.stop_grace + 5)
+        if addons is not None:
+            addons.stop()
+        click.echo("Stopped.")
+
+
+def _postgres(settings: Settings) -> _Cluster | None:
+    """The Kapal-managed PostgreSQL for add-ons, unless an external server is configured."""
+    from kapal.addons.postgres_cluster import ManagedCluster
+
+    if settings.postgres_admin_url:
+        return None
+    cluster = ManagedCluster(settings)
+    cluster.ensure_running()
+    return cluster
