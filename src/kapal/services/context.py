@@ -22,6 +22,10 @@ class Context:
     def create(cls, settings: Settings) -> Context:
         return cls(settings, Store.open(settings.database_url), LogSender(settings.log_socket))
 
+    def close(self) -> None:
+        self.log.close()
+        self.store.engine.dispose()
+
     def wake(self) -> None:
         """Tell the agent and the router that desired state changed."""
         notify(self.settings.agent_wake_socket, self.settings.router_wake_socket)

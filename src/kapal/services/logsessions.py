@@ -29,6 +29,8 @@ def create_log_session(
     """Returns the URL that streams the session."""
     if not 0 <= lines <= MAX_LINES:
         raise InvalidParams(f"lines must be between 0 and {MAX_LINES}.")
+    if source == "heroku":  # what Heroku users type for platform lines
+        source = "kapal"
     if source is not None and source not in SOURCES:
         raise InvalidParams(f"source must be one of: {', '.join(SOURCES)}.")
     secret = secrets.token_urlsafe(32)
@@ -45,4 +47,6 @@ def create_log_session(
                 expires_at=now() + SESSION_TTL,
             )
         )
-    return f"{ctx.settings.logs_url}/sessions/{secret}"
+    # The Heroku CLI reads `tail=true` in the URL to know the stream does not end.
+    suffix = "?tail=true" if tail else ""
+    return f"{ctx.settings.logs_url}/sessions/{secret}{suffix}"

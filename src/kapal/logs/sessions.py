@@ -1,0 +1,173 @@
+"""Log session URLs: `GET /sessions/{secret}` streams an app's lines from the hub.
+
+Plain text (one formatted line per line) by default; Server-Sent Events when the client
+asks for `text/event-stream`, which is how Heroku's CLI reads `logplex_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from kapal.logs.filters import LogFilter
+from kapal.logs.hub import LogHub
+from kapal.logs.sse import sse_comment, sse_event
+from kapal.logs.subscription import Entry, Subscription
+
+KEEPALIVE_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """What a log session asked for (a row of log_sessions, found by its secret)."""
+
+    app_id: str
+    dyno: str | None = None  # `web.1`, or a process type such as `web` or `router`
+    source: str | None = None  # `app` or `kapal`
+    lines: int = 100
+    tail: bool = False
+
+
+Lookup = Callable[[str], Awaitable[SessionRequest | None] | SessionRequest | None]
+
+
+async def _resolve(lookup: Lookup, secret: str) -> SessionRequest | None:
+    is_async = inspect.iscoroutinefunction(lookup)
+    if is_async:
+        found = lookup(secret)
+    else:
+        # A plain function may block on the store: keep it off the event loop.
+        found = await asyncio.to_thread(lookup, secret)
+    if inspect.isawaitable(found):
+        found = await found
+    if found is not None and not isinstance(found, SessionRequest):
+        raise TypeError(f"log session lookup returned {type(found).__name__}")
+    return found
+
+
+class _LogStream(StreamingResponse):
+    """Leaves the hub however the response ends: finished, client gone, or cancelled."""
+
+    def __init__(
+        self, body: AsyncIterator[str], subscription: Subscription | None, media_type: str
+    ) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(body, media_type=media_type, headers=headers)
+        self.subscription = subscription
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.subscription is not None:
+                self.subscription.close()
+
+
+async def _entries(
+    backlog: list[Entry],
+    subscription: Subscription | None,
+    last_seq: int,
+    idle: float | None,
+) -> AsyncIterator[Entry | None]:
+    """The backlog, then live entries; None after `idle` seconds without one (keep-alive)."""
+    for entry in backlog:
+        yield entry
+    if subscription is None:
+        return
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                entry = await anext(subscription)
+        except TimeoutError:
+            yield None
+            continue
+        except StopAsyncIteration:
+            return
+        if entry.seq is not None and entry.seq <= last_seq:
+            continue  # already sent from the backlog
+        yield entry
+
+
+async def _plain(entries: AsyncIterator[Entry | None]) -> AsyncIterator[str]:
+    async for entry in entries:
+        if entry is not None:
+            yield entry.line.format() + "\n"
+
+
+async def _events(entries: AsyncIterator[Entry | None]) -> AsyncIterator[str]:
+    # A first comment lets EventSource clients see the stream open before any line arrives.
+    yield sse_comment("connected")
+    async for entry in entries:
+        if entry is None:
+            yield sse_comment("keep-alive")
+        else:
+            yield sse_event(entry.line.format(), entry.seq)
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def session_app(hub: LogHub, lookup: Lookup, keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
+    """The ASGI app the agent serves on settings.logs_port."""
+
+    async def stream(request: Request) -> Response:
+        session = await _resolve(lookup, request.path_params["secret"])
+        if session is None:
+            return PlainTextResponse("Log session not found or expired.\n", status_code=404)
+        try:
+            log_filter = LogFilter(session.dyno, session.source)
+        except ValueError as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        sse = "text/event-stream" in request.headers.get("accept", "")
+        resume_after = _last_event_id(request) if sse else None
+        # Subscribe before reading history, with no await between: no line falls in a gap.
+        subscription = hub.subscribe(session.app_id, log_filter) if session.tail else None
+        if resume_after is None:
+            lines = max(0, min(session.lines, hub.history_lines))
+            backlog = hub.history(session.app_id, log_filter, lines)
+        else:
+            # A reconnecting client gets everything it missed that the history still holds.
+            backlog = hub.history(session.app_id, log_filter, hub.history_lines, after=resume_after)
+        last_seq = max((e.seq for e in backlog if e.seq is not None), default=resume_after or 0)
+        if sse:
+            entries = _entries(backlog, subscription, last_seq, keepalive)
+            return _LogStream(_events(entries), subscription, "text/event-stream")
+        entries = _entries(backlog, subscription, last_seq, None)
+        return _LogStream(_plain(entries), subscription, "text/plain")
+
+    return Starlette(routes=[Route("/sessions/{secret}", stream, methods=["GET"])])
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # The agent owns SIGTERM/SIGINT (it stops dynos gracefully); uvicorn must not take them.
+        yield
+
+
+def session_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for session_app: `await server.serve()`; stop with should_exit."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        # The URL path is the session secret: never write it to an access log.
+        access_log=False,
+        # Tails never end by themselves; hub.close() ends them, this is the backstop.
+        timeout_graceful_shutdown=5,
+        log_config=None,
+    )
+    return _Server(config)

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from kapal.domain.logline import MAX_LINE_BYTES, LogLine, clean_message
+
+
+def test_format_is_herokus() -> None:
+    line = LogLine("app-id", "app", "web.1", "hello", 1795700362.123456)
+    assert line.format() == "2026-11-26T13:39:22.123456+00:00 app[web.1]: hello"
+
+
+def test_wire_round_trip() -> None:
+    line = LogLine("id", "kapal", "router", 'at=info path="/ü"', 1.5)
+    assert LogLine.decode(line.encode()) == line
+
+
+def test_invalid_utf8_and_control_characters_are_harmless() -> None:
+    [text] = clean_message(b"bad \xff byte\x1b[31m red\r\n")
+    assert "\ufffd" in text and "\x1b" not in text and "\\x1b" in text
+
+
+def test_a_forged_prefix_stays_inside_the_message() -> None:
+    [text] = clean_message(b"ok\n2026-01-01T00:00:00+00:00 kapal[router]: fake")
+    assert "\n" not in text
+
+
+def test_long_lines_are_split() -> None:
+    chunks = clean_message(b"x" * (MAX_LINE_BYTES * 2 + 5))
+    assert [len(c) for c in chunks] == [MAX_LINE_BYTES, MAX_LINE_BYTES, 5]
