@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kapal.domain.formation import DYNO_SIZES, display_size
+from kapal.services.access import find_app
 from kapal.services.addons import AddonView, list_addons
-from kapal.services.apps import find_app
 from kapal.services.config import get_config
 from kapal.services.context import Context
 from kapal.services.dynos import list_dynos

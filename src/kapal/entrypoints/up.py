@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import click
 
+from kapal.addons.errors import ClusterError
+from kapal.addons.postgres_cluster import ManagedCluster
 from kapal.settings import Settings
 from kapal.store.db import Store
 
@@ -153,12 +155,13 @@ def up() -> None:
         click.echo("Stopped.")
 
 
-def _postgres(settings: Settings) -> _Cluster | None:
+def _postgres(settings: Settings) -> ManagedCluster | None:
     """The Kapal-managed PostgreSQL for add-ons, unless an external server is configured."""
-    from kapal.addons.postgres_cluster import ManagedCluster
-
     if settings.postgres_admin_url:
         return None
     cluster = ManagedCluster(settings)
-    cluster.ensure_running()
+    try:
+        cluster.ensure_running()
+    except ClusterError as exc:
+        raise click.ClickException(f"PostgreSQL for add-ons did not start: {exc}") from exc
     return cluster

@@ -7,23 +7,13 @@ import shutil
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kapal.domain.errors import Conflict, Forbidden, InvalidParams, NotFound
+from kapal.domain.errors import Conflict, InvalidParams
 from kapal.domain.names import random_app_name, validate_app_name
+from kapal.services.access import find_app
+from kapal.services.addons import deprovision_app_addons
 from kapal.services.context import Context
 from kapal.services.releases import add_release
 from kapal.store.models import App, User
-
-NOT_FOUND = "Couldn't find that app."
-
-
-def find_app(s: Session, user: User, ident: str) -> App:
-    """The app by name or id, if this user may use it."""
-    app = s.scalar(select(App).where((App.name == ident) | (App.id == ident)))
-    if app is None:
-        raise NotFound(NOT_FOUND)
-    if app.owner_id != user.id:
-        raise Forbidden(f"You do not have access to the app {app.name}.")
-    return app
 
 
 def get_app(ctx: Context, user: User, ident: str) -> App:
@@ -66,11 +56,15 @@ def _free_random_name(s: Session) -> str:
 
 
 def destroy_app(ctx: Context, user: User, ident: str, confirm: str | None = None) -> App:
-    """Delete the app and everything it owns; its dynos are stopped by the agent."""
+    """Delete the app, its add-ons and its repository; the agent stops its dynos."""
     with ctx.store.session() as s:
         app = find_app(s, user, ident)
         if confirm is not None and confirm != app.name:
             raise InvalidParams(f"Confirmation {confirm!r} did not match app name {app.name!r}.")
+    # Databases first: deleting the app cascades to the add-on rows that name them.
+    deprovision_app_addons(ctx, app.id)
+    with ctx.store.session() as s:
+        app = find_app(s, user, ident)
         s.delete(app)
     shutil.rmtree(ctx.settings.repos_dir / f"{app.name}.git", ignore_errors=True)
     ctx.wake()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kapal.domain.errors import InvalidParams
 from kapal.domain.names import validate_config_key
-from kapal.services.apps import find_app
+from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.releases import add_release, current_release, release_event
 from kapal.store.models import Release, User

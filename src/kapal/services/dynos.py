@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from kapal.domain.errors import InvalidParams
 from kapal.domain.formation import DEFAULT_SIZE, normalise_size
-from kapal.services.apps import find_app
+from kapal.services.access import find_app
 from kapal.services.auth import hash_secret
 from kapal.services.context import Context
 from kapal.services.formation import process_types

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from kapal.domain.errors import InvalidParams
 from kapal.domain.formation import display_size, normalise_size, validate_quantity
-from kapal.services.apps import find_app
+from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.releases import current_release
 from kapal.store.models import App, Dyno, Formation, Slug, User, now

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from kapal.domain.errors import InvalidParams
 from kapal.domain.logline import SOURCES
-from kapal.services.apps import find_app
+from kapal.services.access import find_app
 from kapal.services.auth import hash_secret
 from kapal.services.context import Context
 from kapal.store.models import LogSession, User, now

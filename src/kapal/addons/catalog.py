@@ -1,0 +1,93 @@
+"""The add-on services Kapal offers, their plans, and parsing `service[:plan]`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from kapal.domain.errors import InvalidParams
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    connection_limit: int
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    human_name: str
+    slug: str  # the first word of generated add-on names: postgresql-silent-12345
+    plans: tuple[Plan, ...]
+    default_plan: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kapal:addon-service:{self.name}"))
+
+    def plan(self, name: str) -> Plan | None:
+        return next((p for p in self.plans if p.name == name), None)
+
+
+POSTGRESQL = Service(
+    name="kapal-postgresql",
+    human_name="Kapal Postgres",
+    slug="postgresql",
+    plans=(
+        Plan("essential-0", connection_limit=20),
+        Plan("essential-1", connection_limit=40),
+        Plan("standard-0", connection_limit=120),
+    ),
+    default_plan="essential-0",
+    # Heroku's own name works too, so tutorials and the Heroku CLI (whose pg:* commands
+    # insist on `heroku-postgresql:<plan>`) work unchanged.
+    aliases=("heroku-postgresql",),
+)
+
+SERVICES: tuple[Service, ...] = (POSTGRESQL,)
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """A parsed `service[:plan]`; `requested` is the service name as the user typed it."""
+
+    service: Service
+    requested: str
+    plan: Plan
+
+    @property
+    def plan_name(self) -> str:
+        """`kapal-postgresql:essential-0`, in the name the user chose."""
+        return f"{self.requested}:{self.plan.name}"
+
+
+def find_service(name: str) -> Service | None:
+    return next((s for s in SERVICES if name == s.name or name in s.aliases), None)
+
+
+def known_plans() -> list[str]:
+    return [f"{s.name}:{p.name}" for s in SERVICES for p in s.plans]
+
+
+def parse_plan(spec: str) -> PlanChoice:
+    """`kapal-postgresql`, `kapal-postgresql:standard-0` or `heroku-postgresql:essential-0`."""
+    text = spec.strip()
+    service_name, _, plan_name = text.partition(":")
+    service = find_service(service_name)
+    if service is None:
+        services = ", ".join(s.name for s in SERVICES)
+        raise InvalidParams(f"Couldn't find add-on service {service_name!r}. Known: {services}.")
+    plan = service.plan(plan_name or service.default_plan)
+    if plan is None:
+        raise InvalidParams(
+            f"Couldn't find plan {plan_name!r} of {service.name}. "
+            f"Known plans: {', '.join(known_plans())}."
+        )
+    return PlanChoice(service, service_name, plan)
+
+
+def choice_of(service_name: str, plan_name: str) -> PlanChoice:
+    """The choice an existing add-on row records (service as typed, short plan name)."""
+    return parse_plan(f"{service_name}:{plan_name}")

@@ -1,0 +1,32 @@
+"""The provisioner protocol and the provisioner serving each add-on service."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from kapal.addons.catalog import POSTGRESQL, Service
+from kapal.addons.errors import ClusterError, ProvisionError
+from kapal.addons.postgres import PostgresProvisioner
+from kapal.addons.postgres_cluster import admin_url
+from kapal.settings import Settings
+
+
+class Provisioner(Protocol):
+    """Both calls are idempotent and safe to repeat after a crash."""
+
+    def provision(self, name: str, plan: str) -> dict[str, str]:
+        """Create the resource for add-on `name`; returns its config ({"URL": ...})."""
+        ...
+
+    def deprovision(self, name: str) -> None:
+        """Remove the resource; succeeds when there is nothing to remove."""
+        ...
+
+
+def provisioner_for(settings: Settings, service: Service) -> Provisioner:
+    if service is POSTGRESQL:
+        try:
+            return PostgresProvisioner(admin_url(settings))
+        except ClusterError as exc:
+            raise ProvisionError(str(exc)) from exc
+    raise ValueError(f"no provisioner for {service.name}")

@@ -1,0 +1,153 @@
+"""Add-ons: /addon-services, /apps/{app}/addons, /apps/{app}/addon-attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from kapal.addons.catalog import SERVICES, Service, find_service
+from kapal.api.deps import CtxDep, UserDep
+from kapal.api.serializers import app_ref, ts
+from kapal.domain.errors import NotFound
+from kapal.services import addons as addons_service
+from kapal.services.addons import AddonView
+from kapal.store.models import Attachment
+
+router = APIRouter()
+
+_FREE = {"cents": 0, "unit": "month", "contract": False, "metered": False}
+
+
+class PlanRef(BaseModel):
+    name: str
+
+
+class AttachmentRef(BaseModel):
+    name: str | None = None
+
+
+class AddonCreate(BaseModel):
+    # The Heroku CLI sends {"name": "service:plan"} in addons:create, a string in apps:create.
+    plan: str | PlanRef
+    attachment: AttachmentRef | None = None
+    name: str | None = None
+    config: dict[str, Any] | None = None
+    confirm: str | None = None
+
+
+def _service_json(service: Service) -> dict[str, Any]:
+    return {
+        "id": service.id,
+        "name": service.name,
+        "human_name": service.human_name,
+        "state": "ga",
+        "supports_multiple_installations": True,
+        "supports_sharing": False,
+        "created_at": None,
+        "updated_at": None,
+    }
+
+
+def _addon_json(view: AddonView) -> dict[str, Any]:
+    addon, choice = view.addon, view.choice
+    return {
+        "id": addon.id,
+        "name": addon.name,
+        "app": app_ref(view.app),
+        "addon_service": {"id": choice.service.id, "name": choice.requested},
+        "plan": {"id": None, "name": choice.plan_name, "price": _FREE},
+        "billed_price": {"cents": 0, "contract": False, "unit": "month"},
+        "billing_entity": {"id": view.app.id, "name": view.app.name, "type": "app"},
+        "state": addon.state,
+        "config_vars": view.config_vars,
+        "provider_id": addon.id,
+        "provision_message": None,
+        "actions": [],
+        "web_url": None,
+        "created_at": ts(addon.created_at),
+        "updated_at": ts(addon.updated_at),
+    }
+
+
+def _attachment_json(view: AddonView, attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "namespace": None,
+        "app": app_ref(view.app),
+        "addon": {
+            "id": view.addon.id,
+            "name": view.addon.name,
+            "app": app_ref(view.app),
+            "plan": {"id": None, "name": view.choice.plan_name},
+        },
+        # The Heroku CLI's pg:psql matches attachments by these (it asks with
+        # Accept-Inclusion: config_vars); always sending them costs nothing.
+        "config_vars": [f"{attachment.name}_URL"],
+        "web_url": None,
+        "log_input_url": None,
+        "created_at": ts(attachment.created_at),
+        "updated_at": ts(attachment.created_at),
+    }
+
+
+@router.get("/addon-services")
+def list_services() -> list[dict[str, Any]]:
+    return [_service_json(s) for s in SERVICES]
+
+
+@router.get("/addon-services/{ident}")
+def get_service(ident: str) -> dict[str, Any]:
+    service = find_service(ident) or next((s for s in SERVICES if s.id == ident), None)
+    if service is None:
+        raise NotFound("Couldn't find that add-on service.")
+    return _service_json(service)
+
+
+@router.get("/addons")
+def list_all_addons(ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    return [_addon_json(v) for v in addons_service.list_user_addons(ctx, user)]
+
+
+@router.get("/apps/{app}/addons")
+def list_addons(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    return [_addon_json(v) for v in addons_service.list_addons(ctx, user, app)]
+
+
+@router.post("/apps/{app}/addons", status_code=201)
+def create_addon(app: str, body: AddonCreate, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    plan = body.plan if isinstance(body.plan, str) else body.plan.name
+    view = addons_service.create_addon(
+        ctx,
+        user,
+        app,
+        plan,
+        attachment_name=body.attachment.name if body.attachment else None,
+        name=body.name or None,
+        options=body.config,
+    )
+    return _addon_json(view)
+
+
+@router.get("/apps/{app}/addons/{ident}")
+def get_addon(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    return _addon_json(addons_service.get_addon(ctx, user, app, ident))
+
+
+@router.delete("/apps/{app}/addons/{ident}")
+def destroy_addon(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    return _addon_json(addons_service.destroy_addon(ctx, user, app, ident))
+
+
+@router.get("/addon-attachments")
+def list_all_attachments(ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    views = addons_service.list_user_addons(ctx, user)
+    return [_attachment_json(v, a) for v in views for a in v.attachments]
+
+
+@router.get("/apps/{app}/addon-attachments")
+def list_attachments(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    views = addons_service.list_addons(ctx, user, app)
+    return [_attachment_json(v, a) for v in views for a in v.attachments]

@@ -1,0 +1,34 @@
+"""Add-on calls the main client does not have: attachments (what `pg:psql` resolves)."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict, cast
+from urllib.parse import quote
+
+from kapal.client.http import KapalClient
+from kapal.client.types import AddonPlan, Ref
+
+
+class AttachedAddon(TypedDict):
+    id: str
+    name: str
+    app: NotRequired[Ref]
+    plan: NotRequired[AddonPlan]
+
+
+class AddonAttachment(TypedDict):
+    id: str
+    name: str  # DATABASE
+    app: Ref
+    addon: AttachedAddon
+    config_vars: NotRequired[list[str]]  # ["DATABASE_URL"]
+
+
+def addon_attachments(client: KapalClient, app: str) -> list[AddonAttachment]:
+    """The app's attachments, with their add-on's plan and config var names."""
+    response = client.request(
+        "GET",
+        f"/apps/{quote(app, safe='')}/addon-attachments",
+        headers={"Accept-Inclusion": "addon:plan,config_vars"},
+    )
+    return cast(list[AddonAttachment], response.json())
