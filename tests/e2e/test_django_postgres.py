@@ -18,7 +18,7 @@ def test_django_with_postgres(kapal_server: KapalServer) -> None:
     bob.kapal("create", "hello-django", cwd=repo)
 
     created = bob.kapal("addons:create", "kapal-postgresql", cwd=repo)
-    assert "DATABASE_URL" in created.stdout
+    assert "DATABASE_URL" in created.stdout + created.stderr
     url = bob.kapal("config:get", "DATABASE_URL", cwd=repo).stdout.strip()
     assert url.startswith("postgres://") and "@localhost:" in url
     assert "kapal-postgresql" in bob.kapal("addons", cwd=repo).stdout

@@ -46,7 +46,8 @@ def test_flask_tutorial(alice: User) -> None:
     assert alice.kapal("whoami").stdout.strip() == "alice@example.com"
 
     created = alice.kapal("create", "hello-flask", cwd=repo)
-    assert "Creating app... done, ⬢ hello-flask" in created.stdout
+    # Heroku's CLI prints status lines on stderr and data on stdout; Kapal's does too.
+    assert "Creating app... done, ⬢ hello-flask" in created.stderr
     port = alice.server.ports["router"]
     assert f"http://hello-flask.localhost:{port}/ | {alice.server.api_url}/hello-flask.git" in (
         created.stdout
@@ -98,7 +99,7 @@ def test_flask_tutorial(alice: User) -> None:
 
     # Scale to zero: the router answers with the application error page and H14.
     scaled = alice.kapal("ps:scale", "web=0", cwd=repo)
-    assert "now running web at 0:Eco" in scaled.stdout
+    assert "now running web at 0:Eco" in scaled.stderr
     down = wait_for(lambda: (r := status_of(alice, "hello-flask")).status_code == 503 and r)
     assert "kapal logs --tail" in down.text
     wait_for(lambda: 'code=H14 desc="No web processes running"' in alice.kapal("logs", cwd=repo).stdout)
@@ -107,7 +108,7 @@ def test_flask_tutorial(alice: User) -> None:
 
     # Config vars: a new release, the dynos restart with the value.
     set_ = alice.kapal("config:set", "GREETING=Selamat datang", cwd=repo)
-    assert re.search(r"Setting GREETING and restarting ⬢ hello-flask\.\.\. done, v4", set_.stdout)
+    assert re.search(r"Setting GREETING and restarting ⬢ hello-flask\.\.\. done, v4", set_.stderr)
     wait_for(lambda: status_of(alice, "hello-flask", "/greeting").text == "Selamat datang")
     assert alice.kapal("config:get", "GREETING", cwd=repo).stdout.strip() == "Selamat datang"
     assert "GREETING: Selamat datang" in alice.kapal("config", cwd=repo).stdout
@@ -119,7 +120,7 @@ def test_flask_tutorial(alice: User) -> None:
 
     # Rollback to v3: a new release v5 with v3's slug and config (no GREETING).
     rolled = alice.kapal("releases:rollback", "v3", cwd=repo)
-    assert "to v3... done, v5" in rolled.stdout
+    assert "to v3... done, v5" in rolled.stderr
     wait_for(lambda: status_of(alice, "hello-flask", "/greeting").text == "(no greeting)")
 
     # A failing push is rejected and the ref does not move.

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from kapal.api import serializers
 from kapal.api.deps import CtxDep, UserDep
 from kapal.services import apps as apps_service
-from kapal.services.apps import find_app
+from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.releases import current_release
 from kapal.store.models import App, User

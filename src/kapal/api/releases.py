@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from kapal.api import serializers
 from kapal.api.deps import CtxDep, UserDep
 from kapal.api.ranges import parse_range
-from kapal.services.apps import find_app
+from kapal.services.access import find_app
 from kapal.services.releases import (
     current_release,
     find_release,

@@ -1,0 +1,331 @@
+"""Composition root of the agent process: dynos (reconcile loop, rendezvous) and the log hub.
+
+`AgentStore` is the runtime's view of the database (runtime and store may not import each
+other); everything else here only wires parts together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+import uvloop
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from kapal.logs.hub import LogHub
+from kapal.logs.ingest import LogIngest
+from kapal.logs.sessions import SessionRequest, session_app, session_server
+from kapal.runtime.driver import PlainDriver
+from kapal.runtime.dyno import Timing
+from kapal.runtime.gateway import Gateway
+from kapal.runtime.reconcile import ReconcileLoop
+from kapal.runtime.rendezvous import Rendezvous
+from kapal.runtime.slugs import SlugCache
+from kapal.runtime.state import (
+    Desired,
+    DesiredApp,
+    DynoRow,
+    FormationSpec,
+    OneOffSpec,
+    PendingRelease,
+    ReleaseSpec,
+)
+from kapal.runtime.supervisor import Supervisor
+from kapal.services.auth import hash_secret
+from kapal.settings import Settings
+from kapal.store.db import Store
+from kapal.store.models import App, Dyno, Formation, LogSession, Release, Slug, now
+from kapal.store.notify import WakeListener, notify
+
+logger = logging.getLogger(__name__)
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class AgentStore:
+    """The runtime's StateStore over the database."""
+
+    def __init__(self, store: Store, on_rows_changed: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.on_rows_changed = on_rows_changed
+
+    def read(self) -> Desired:
+        with self.store.session() as s:
+            newest = (
+                select(Release.app_id, func.max(Release.version).label("version"))
+                .where(Release.status == "succeeded")
+                .group_by(Release.app_id)
+                .subquery()
+            )
+            current = s.scalars(
+                select(Release).join(
+                    newest,
+                    and_(Release.app_id == newest.c.app_id, Release.version == newest.c.version),
+                )
+            ).all()
+            pending = s.scalars(
+                select(Release)
+                .where(Release.status == "pending", Release.release_command.is_not(None))
+                .order_by(Release.app_id, Release.version)
+            ).all()
+            one_offs = s.scalars(select(Dyno).where(Dyno.type == "run")).all()
+            wanted = {(d.app_id, d.release_version) for d in one_offs}
+            have = {(r.app_id, r.version) for r in (*current, *pending)}
+            extra = [
+                r
+                for r in s.scalars(
+                    select(Release).where(Release.app_id.in_(sorted({a for a, _ in wanted - have})))
+                )
+                if (r.app_id, r.version) in wanted
+            ]
+            specs = _release_specs(s, (*current, *pending, *extra))
+            formations: dict[str, list[FormationSpec]] = {}
+            for f in s.scalars(select(Formation)):
+                spec = FormationSpec(f.type, f.quantity, f.size, f.restarted_at.timestamp())
+                formations.setdefault(f.app_id, []).append(spec)
+            requests: dict[str, dict[str, float]] = {}
+            for app_id, name, restart_at in s.execute(
+                select(Dyno.app_id, Dyno.name, Dyno.restart_at).where(
+                    Dyno.type != "run", Dyno.restart_at.is_not(None)
+                )
+            ):
+                if restart_at is not None:
+                    requests.setdefault(app_id, {})[name] = restart_at.timestamp()
+            releases = {r.app_id: specs[(r.app_id, r.version)] for r in current}
+            apps = {
+                app_id: DesiredApp(
+                    app_id,
+                    releases.get(app_id),
+                    tuple(formations.get(app_id, ())),
+                    requests.get(app_id, {}),
+                )
+                for app_id in s.scalars(select(App.id))
+            }
+            return Desired(
+                apps,
+                tuple(
+                    PendingRelease(specs[(r.app_id, r.version)], r.release_command or "")
+                    for r in pending
+                ),
+                tuple(_one_off(d, specs.get((d.app_id, d.release_version))) for d in one_offs),
+            )
+
+    def write_dynos(self, rows: Sequence[DynoRow]) -> None:
+        with self.store.session() as s:
+            apps = set(s.scalars(select(App.id)))
+            existing = {
+                (d.app_id, d.name): d for d in s.scalars(select(Dyno).where(Dyno.type != "run"))
+            }
+            for row in rows:
+                if row.app_id not in apps:
+                    continue  # deleted meanwhile; its dynos are being stopped
+                dyno = existing.pop((row.app_id, row.name), None)
+                if dyno is None:
+                    dyno = Dyno(app_id=row.app_id, name=row.name)
+                    s.add(dyno)
+                _update(dyno, row)
+            for dyno in existing.values():
+                s.delete(dyno)
+            changed = bool(s.new or s.deleted or any(s.is_modified(d) for d in s.dirty))
+        if changed:
+            self.on_rows_changed()
+
+    def reset_dynos(self) -> list[int]:
+        with self.store.session() as s:
+            rows = s.scalars(select(Dyno).where(or_(Dyno.type != "run", Dyno.state != "starting")))
+            pids = []
+            for dyno in rows:
+                if dyno.pid:
+                    pids.append(dyno.pid)
+                s.delete(dyno)
+            return pids
+
+    def finish_release(self, app_id: str, version: int, succeeded: bool, output: str) -> None:
+        with self.store.session() as s:
+            release = s.scalar(
+                select(Release).where(
+                    Release.app_id == app_id,
+                    Release.version == version,
+                    Release.status == "pending",
+                )
+            )
+            if release is not None:
+                release.status = "succeeded" if succeeded else "failed"
+                release.output = output
+
+    def claim_attach(self, attach_hash: str) -> OneOffSpec | None:
+        with self.store.session() as s:
+            dyno = s.scalar(
+                select(Dyno).where(
+                    Dyno.attach_hash == attach_hash, Dyno.type == "run", Dyno.state == "starting"
+                )
+            )
+            if dyno is None:
+                return None
+            dyno.state = "up"  # taken: the secret works once
+            release = s.scalar(
+                select(Release).where(
+                    Release.app_id == dyno.app_id, Release.version == dyno.release_version
+                )
+            )
+            specs = _release_specs(s, [release] if release is not None else [])
+            return _one_off(dyno, specs.get((dyno.app_id, dyno.release_version)))
+
+    def one_off_started(self, app_id: str, name: str, pid: int | None) -> None:
+        with self.store.session() as s:
+            dyno = s.scalar(select(Dyno).where(Dyno.app_id == app_id, Dyno.name == name))
+            if dyno is not None:
+                dyno.state, dyno.pid = "up", pid
+
+    def one_off_finished(self, app_id: str, name: str) -> None:
+        with self.store.session() as s:
+            dyno = s.scalar(select(Dyno).where(Dyno.app_id == app_id, Dyno.name == name))
+            if dyno is not None:
+                s.delete(dyno)
+
+    def expire_unattached(self, created_before: float) -> list[tuple[str, str]]:
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(Dyno).where(
+                    Dyno.type == "run",
+                    Dyno.attach.is_(True),
+                    Dyno.state == "starting",
+                    Dyno.created_at < _at(created_before),
+                )
+            ).all()
+            for dyno in rows:
+                s.delete(dyno)
+            return [(d.app_id, d.name) for d in rows]
+
+    def log_session(self, secret: str) -> SessionRequest | None:
+        """The log session a URL's secret names, unless expired."""
+        with self.store.session() as s:
+            row = s.get(LogSession, hash_secret(secret))
+            if row is None or row.expires_at <= now():
+                return None
+            return SessionRequest(row.app_id, row.dyno, row.source, row.lines, row.tail)
+
+
+def _release_specs(s: Session, releases: Iterable[Release]) -> dict[tuple[str, int], ReleaseSpec]:
+    releases = list(releases)
+    slugs = {
+        slug.id: slug
+        for slug in s.scalars(
+            select(Slug).where(Slug.id.in_({r.slug_id for r in releases if r.slug_id}))
+        )
+    }
+    specs = {}
+    for r in releases:
+        slug = slugs.get(r.slug_id) if r.slug_id else None
+        specs[(r.app_id, r.version)] = ReleaseSpec(
+            r.app_id,
+            r.version,
+            slug.checksum if slug else None,
+            dict(r.config or {}),
+            dict(slug.process_types) if slug else {},
+        )
+    return specs
+
+
+def _one_off(dyno: Dyno, release: ReleaseSpec | None) -> OneOffSpec:
+    return OneOffSpec(
+        dyno.app_id,
+        dyno.name,
+        dyno.command,
+        release,
+        dyno.size,
+        dyno.attach,
+        dyno.state,
+        dyno.restart_at.timestamp() if dyno.restart_at else None,
+    )
+
+
+def _update(dyno: Dyno, row: DynoRow) -> None:
+    """Assign only what differs, so an unchanged dyno is not written (nor its updated_at)."""
+    values: dict[str, object] = {
+        "type": row.type,
+        "command": row.command,
+        "size": row.size,
+        "release_version": row.release_version,
+        "state": row.state,
+        "port": row.port,
+        "pid": row.pid,
+    }
+    asked = dyno.restart_at
+    if row.retry_at is not None:
+        # Keep an earlier restart the API asked for meanwhile (`ps:restart` on a crashed dyno).
+        retry = _at(row.retry_at)
+        if asked is None or asked.timestamp() <= row.started_at or asked > retry:
+            values["restart_at"] = retry
+    elif asked is not None and asked.timestamp() <= row.started_at + 0.001:
+        values["restart_at"] = None  # a restart request (or retry time) this dyno answered
+    for key, value in values.items():
+        if getattr(dyno, key, None) != value:
+            setattr(dyno, key, value)
+
+
+async def serve(settings: Settings) -> None:
+    """Run the agent until SIGTERM/SIGINT, then stop every dyno and return."""
+    store = Store.open(settings.database_url)
+    hub = LogHub()
+    agent_store = AgentStore(store, lambda: notify(settings.router_wake_socket))
+    gateway = Gateway(agent_store)
+    slugs = SlugCache(settings.slugs_dir, settings.dynos_dir)
+    supervisor = Supervisor(
+        driver=PlainDriver(settings.dynos_dir),
+        slugs=slugs,
+        log=hub,
+        gateway=gateway,
+        timing=Timing(boot_timeout=settings.dyno_boot_timeout, stop_grace=settings.stop_grace),
+    )
+    wake = WakeListener(settings.agent_wake_socket)
+    reconcile = ReconcileLoop(gateway, supervisor, slugs, hub, wake=wake)
+    rendezvous = Rendezvous(gateway, supervisor, host=settings.bind, port=settings.rendezvous_port)
+    sessions = session_server(
+        session_app(hub, agent_store.log_session), settings.bind, settings.logs_port
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    wake.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            background = [
+                tasks.create_task(LogIngest(hub, settings.log_socket).run(), name="log ingest"),
+                tasks.create_task(rendezvous.run(), name="rendezvous"),
+                tasks.create_task(reconcile.run(), name="reconcile"),
+            ]
+            tasks.create_task(sessions.serve(), name="log sessions")
+            await stop.wait()
+            logger.info("stopping all dynos")
+            rendezvous.close()
+            await reconcile.shutdown()
+            hub.close()  # ends live tails, so the sessions server can finish
+            sessions.should_exit = True
+            for task in background:
+                task.cancel()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        wake.close()
+        gateway.close()
+        store.engine.dispose()
+    logger.info("agent stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="agent: %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env(os.environ)
+    uvloop.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

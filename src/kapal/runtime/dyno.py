@@ -1,0 +1,236 @@
+"""One dyno process: start it, tell when it is up, stop it (SIGTERM, grace, SIGKILL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kapal.runtime.driver import Driver, LaunchSpec, Process
+from kapal.runtime.environment import dyno_argv
+from kapal.runtime.output import DynoLog
+
+IO = Callable[[Process], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    boot_timeout: float = 60.0  # a web dyno must accept connections on $PORT by then (R10)
+    stop_grace: float = 30.0  # SIGTERM, then SIGKILL after this (R12)
+    poll: float = 0.025  # how often to try $PORT and to look for processes left
+    drain: float = 1.0  # output still read after the main process exits
+
+
+def exit_status(returncode: int) -> int:
+    """The status a shell shows: 143 for SIGTERM, 137 for SIGKILL."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def pick_port(avoid: set[int], host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the kernel's choice), not handed to another dyno."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise OSError("no free port found")
+
+
+async def accepts(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(1.0):
+                await loop.sock_connect(sock, (host, port))
+        except (OSError, TimeoutError):
+            return False
+    return True
+
+
+class Dyno:
+    """A process of a release; its owner decides what an exit means (crash, done...)."""
+
+    def __init__(
+        self,
+        *,
+        id: int,
+        kind: str,
+        app_id: str,
+        name: str,
+        type: str,
+        command: str,
+        release_version: int,
+        size: str,
+        log: DynoLog,
+        driver: Driver,
+        timing: Timing,
+        crashes: int = 0,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.id = id
+        self.kind = kind
+        self.app_id = app_id
+        self.name = name
+        self.type = type
+        self.command = command
+        self.release_version = release_version
+        self.size = size
+        self.log = log
+        self.driver = driver
+        self.timing = timing
+        self.crashes = crashes
+        self.clock = clock
+        self.on_change = on_change
+        self.state = "starting"  # starting | up | stopping | exited | crashed
+        self.started_at = clock()
+        self.up_at: float | None = None
+        self.port: int | None = None
+        self.pid: int | None = None
+        self.exit_status: int | None = None
+        self.retry_at: float | None = None
+        self.stop_reason: str | None = None
+        self.process: Process | None = None
+        self._stop = asyncio.Event()
+        self._done = asyncio.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(
+        self,
+        home: Path,
+        env: dict[str, str],
+        io: IO,
+        *,
+        web: bool = False,
+        stdin: bool = False,
+        merge_stderr: bool = False,
+    ) -> int | None:
+        """Run until the main process exits; its exit status, None if it never started."""
+        try:
+            if self.stopping:
+                return None
+            spec = LaunchSpec(
+                self.app_id,
+                self.name,
+                self.size,
+                dyno_argv(self.command),
+                env,
+                home,
+                stdin=stdin,
+                merge_stderr=merge_stderr,
+            )
+            self.log.platform(f"Starting process with command `{self.command}`")
+            try:
+                process = await self.driver.spawn(spec)
+            except (OSError, ValueError) as exc:
+                self.log.platform(f"Error R99 (Platform error) -> Failed to start process: {exc}")
+                return None
+            self.process, self.pid = process, process.pid
+            self.on_change()
+            if not web:
+                self._mark_up()  # other process types are up once they run, as on Heroku
+            status = await self._supervise(process, io, web)
+            self.exit_status = status
+            return status
+        finally:
+            self._done.set()
+
+    async def _supervise(self, process: Process, io: IO, web: bool) -> int:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                output = tg.create_task(io(process))
+                watcher = tg.create_task(self._watch_up(process, web))
+                stopper = tg.create_task(self._stopper(process))
+                returncode = await process.wait()
+                status = exit_status(returncode)
+                self.log.platform(f"Process exited with status {status}")
+                watcher.cancel()
+                if self.stopping:
+                    await stopper  # waits for the rest of the dyno, within the grace period
+                else:
+                    stopper.cancel()
+                    # The dyno ends with its main process; whatever it left behind goes too.
+                    self.driver.signal(process, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.timing.drain):
+                        await asyncio.shield(output)
+                output.cancel()
+        except BaseException:
+            # Cancelled (the agent is going down hard) or a bug: never leave the dyno behind.
+            if self.driver.running(process):
+                self.driver.signal(process, signal.SIGKILL)
+            raise
+        return status
+
+    async def _watch_up(self, process: Process, web: bool) -> None:
+        if not web or self.port is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.boot_timeout
+        while not await accepts(self.port):
+            if loop.time() >= deadline:
+                self.log.platform(
+                    "Error R10 (Boot timeout) -> Web process failed to bind to $PORT "
+                    f"within {self.timing.boot_timeout:g} seconds of launch"
+                )
+                self.log.platform("Stopping process with SIGKILL")
+                self.driver.signal(process, signal.SIGKILL)
+                return
+            await asyncio.sleep(self.timing.poll)
+        self._mark_up()
+
+    def _mark_up(self) -> None:
+        if not self.stopping and self.state == "starting":
+            self.state, self.up_at = "up", self.clock()
+            self.log.platform("State changed from starting to up")
+            self.on_change()
+
+    async def _stopper(self, process: Process) -> None:
+        await self._stop.wait()
+        self.log.platform("Stopping all processes with SIGTERM")
+        self.driver.signal(process, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timing.stop_grace
+        while process.returncode is None or self.driver.running(process):
+            if loop.time() >= deadline:
+                self.log.platform(
+                    "Error R12 (Exit timeout) -> At least one process failed to exit within "
+                    f"{self.timing.stop_grace:g} seconds of SIGTERM"
+                )
+                self.log.platform("Stopping remaining processes with SIGKILL")
+                self.driver.signal(process, signal.SIGKILL)
+                return
+            await asyncio.sleep(self.timing.poll)
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stopping:
+            self.stop_reason = reason
+            self._stop.set()
+
+    async def stop(self, reason: str) -> None:
+        """Stop the dyno and wait until it is gone (at most the grace period, then SIGKILL)."""
+        self.request_stop(reason)
+        await self._done.wait()
+
+    async def wait_done(self) -> None:
+        await self._done.wait()
+
+    def close(self) -> None:
+        """Nothing of this dyno runs any more (also when it never started)."""
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()

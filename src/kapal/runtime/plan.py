@@ -1,0 +1,228 @@
+"""The reconcile decision: desired state + observed dynos + now -> which dynos to stop and start.
+
+Pure: no I/O, no clock. The loop re-plans from the full state on every pass, so every action
+here is safe to repeat and a lost or failed action is simply planned again.
+
+Observed states: `starting`/`up` (a process runs or is being prepared), `crashed` (a formation
+dyno whose process exited; kept to carry its back-off), `stopping` (being stopped: a formation
+dyno's replacement may start meanwhile; a release phase or one-off still blocks its own rerun),
+`exited` (a finished release phase or one-off, kept until the store no longer lists it so a
+stale read cannot start it twice).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from kapal.runtime.state import Desired, DesiredApp, FormationSpec, ReleaseSpec
+
+LIVE = ("starting", "up")
+NOT_FORMATION_TYPES = ("release", "run")  # names the agent gives to other kinds of dynos
+# Restart requests within this of a dyno's start are the request it already answered.
+_SAME_INSTANT = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    id: int
+    app_id: str
+    kind: str  # formation | release | run
+    name: str
+    type: str
+    release_version: int
+    size: str
+    state: str
+    started_at: float
+    crashes: int = 0
+    retry_at: float | None = None
+    attach: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    kind: str
+    app_id: str
+    name: str
+    type: str
+    command: str
+    release: ReleaseSpec
+    size: str = "eco"
+    crashes: int = 0  # consecutive crashes of this dyno so far (carried into its back-off)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    id: int
+    reason: str  # replaced | scaled | deleted | restart | forget ...
+
+
+Action = Start | Stop
+
+
+def plan(desired: Desired, observed: Sequence[Observed], now: float) -> list[Action]:
+    """Stops first, then starts; at most one start per dyno name."""
+    actions: list[Action] = []
+    by_kind: dict[str, list[Observed]] = defaultdict(list)
+    for o in observed:
+        by_kind[o.kind].append(o)
+    actions += _formation(desired, [o for o in by_kind["formation"] if o.state != "stopping"], now)
+    actions += _release_phase(desired, by_kind["release"])
+    actions += _one_offs(desired, by_kind["run"], now)
+    return [a for a in actions if isinstance(a, Stop)] + [
+        a for a in actions if isinstance(a, Start)
+    ]
+
+
+def _formation(desired: Desired, observed: Iterable[Observed], now: float) -> list[Action]:
+    slots: dict[tuple[str, str], list[Observed]] = defaultdict(list)
+    for o in observed:
+        slots[(o.app_id, o.name)].append(o)
+    actions: list[Action] = []
+    for app in desired.apps.values():
+        release = app.release
+        if release is None or release.slug_checksum is None:
+            continue
+        for formation in app.formation:
+            command = release.process_types.get(formation.type)
+            if command is None or formation.type in NOT_FORMATION_TYPES:
+                continue
+            for index in range(1, formation.quantity + 1):
+                name = f"{formation.type}.{index}"
+                found = slots.pop((app.app_id, name), [])
+                actions += _slot(app, release, formation, name, command, found, now)
+    # Whatever is left is not wanted: scaled down, type or release gone, app deleted.
+    for (app_id, _), leftovers in slots.items():
+        reason = "scaled" if app_id in desired.apps else "deleted"
+        actions += [Stop(o.id, reason if o.state in LIVE else "forget") for o in leftovers]
+    return actions
+
+
+def _slot(
+    app: DesiredApp,
+    release: ReleaseSpec,
+    formation: FormationSpec,
+    name: str,
+    command: str,
+    found: list[Observed],
+    now: float,
+) -> list[Action]:
+    """One dyno name (`web.1`): keep, replace or restart what runs under it."""
+    requested = app.restart_requests.get(name)
+
+    def current(o: Observed) -> bool:
+        # Restarts count once passed, by this clock: a restart stamped ahead of it (another
+        # machine's clock) waits rather than replacing each new dyno again.
+        restarted = o.started_at < formation.restarted_at <= now
+        return o.release_version == release.version and o.size == formation.size and not restarted
+
+    def restart_due(o: Observed) -> bool:
+        return requested is not None and o.started_at + _SAME_INSTANT < requested <= now
+
+    live = sorted((o for o in found if o.state in LIVE), key=lambda o: o.started_at)
+    fresh = [o for o in live if current(o) and not restart_due(o)]
+    stale = [o for o in live if o not in fresh]
+    crashed = sorted((o for o in found if o.state == "crashed"), key=lambda o: o.started_at)
+    retrying = [o for o in crashed if current(o)]
+
+    actions: list[Action] = [Stop(o.id, "forget") for o in crashed if o not in retrying[-1:]]
+    start = Start("formation", app.app_id, name, formation.type, command, release, formation.size)
+    # A new web dyno takes over from the old one only once it accepts connections: the newest
+    # old one that is up serves until then. Other process types are replaced at once.
+    up = [o for o in stale if o.state == "up"]
+    serving = up[-1] if up and formation.type == "web" else None
+    if fresh:
+        keep = fresh[-1]
+        actions += [Stop(o.id, "replaced") for o in fresh[:-1]]
+        actions += [Stop(o.id, "forget") for o in retrying[-1:]]
+        actions += [Stop(o.id, "replaced") for o in stale if o is not serving or keep.state == "up"]
+    elif retrying:
+        last = retrying[-1]
+        due = last.retry_at if last.retry_at is not None else now
+        if requested is not None and requested > last.started_at:
+            due = min(due, requested)  # `ps:restart web.1` on a crashed dyno: no more waiting
+        # The new release crashed: the old dynos go now rather than after the back-off.
+        actions += [Stop(o.id, "replaced") for o in stale]
+        if due <= now:
+            actions += [Stop(last.id, "forget"), _with_crashes(start, last.crashes)]
+    else:
+        actions.append(start)
+        actions += [Stop(o.id, "replaced") for o in stale if o is not serving]
+    return actions
+
+
+def _with_crashes(start: Start, crashes: int) -> Start:
+    return Start(
+        start.kind,
+        start.app_id,
+        start.name,
+        start.type,
+        start.command,
+        start.release,
+        start.size,
+        crashes,
+    )
+
+
+def _release_phase(desired: Desired, observed: Iterable[Observed]) -> list[Action]:
+    """Pending releases run one at a time per app, oldest version first."""
+    running: dict[str, list[Observed]] = defaultdict(list)
+    for o in observed:
+        running[o.app_id].append(o)
+    first: dict[str, tuple[int, Start]] = {}
+    wanted: set[tuple[str, str]] = set()
+    for pending in desired.pending:
+        release = pending.release
+        if release.app_id not in desired.apps or release.slug_checksum is None:
+            continue
+        name = f"release.{release.version}"
+        wanted.add((release.app_id, name))
+        start = Start("release", release.app_id, name, "release", pending.command, release)
+        if release.app_id not in first or release.version < first[release.app_id][0]:
+            first[release.app_id] = (release.version, start)
+    actions: list[Action] = []
+    for app_id, obs in running.items():
+        for o in obs:
+            if (app_id, o.name) not in wanted and o.state != "stopping":
+                actions.append(Stop(o.id, "forget" if o.state == "exited" else "deleted"))
+    for app_id, (_, start) in first.items():
+        # One at a time, and never twice: a finished run waits for the store to say so.
+        if not any(o.state != "exited" or o.name == start.name for o in running.get(app_id, ())):
+            actions.append(start)
+    return actions
+
+
+def _one_offs(desired: Desired, observed: Iterable[Observed], now: float) -> list[Action]:
+    """Detached one-offs start when their row appears and stop when it goes (or is restarted);
+    attached ones are started by the rendezvous and only stopped here."""
+    rows = {(r.app_id, r.name): r for r in desired.one_offs}
+    actions: list[Action] = []
+    seen: set[tuple[str, str]] = set()
+    for o in observed:
+        key = (o.app_id, o.name)
+        seen.add(key)
+        row = rows.get(key)
+        if o.state == "stopping":
+            continue
+        if o.state == "exited":
+            if row is None:
+                actions.append(Stop(o.id, "forget"))
+        elif row is None or o.app_id not in desired.apps:
+            actions.append(Stop(o.id, "deleted"))
+        elif row.restart_at is not None and o.started_at + _SAME_INSTANT < row.restart_at <= now:
+            actions.append(Stop(o.id, "restart"))
+    for key, row in rows.items():
+        release = row.release
+        if (
+            key not in seen
+            and not row.attach
+            and row.state == "starting"
+            and row.app_id in desired.apps
+            and release is not None
+            and release.slug_checksum is not None
+        ):
+            actions.append(
+                Start("run", row.app_id, row.name, "run", row.command, release, row.size)
+            )
+    return actions

@@ -1,0 +1,121 @@
+"""The reconcile loop: each pass re-reads the full desired state, plans, acts, and writes the
+dynos it observes back to the store. Wake-ups (store hints, dyno state changes) only make
+the next pass come sooner; without them a pass runs every `interval` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from kapal.domain.logline import LogLine
+from kapal.runtime.gateway import Gateway
+from kapal.runtime.plan import plan
+from kapal.runtime.slugs import SlugCache
+from kapal.runtime.state import LogSink
+from kapal.runtime.supervisor import Supervisor
+
+logger = logging.getLogger(__name__)
+
+ATTACH_TTL = 60.0  # an attach=True one-off nobody attached to within this is removed
+
+
+class Waker(Protocol):
+    async def wait(self, timeout: float) -> bool:
+        """True when a hint arrived within `timeout` seconds."""
+        ...
+
+
+class ReconcileLoop:
+    def __init__(
+        self,
+        gateway: Gateway,
+        supervisor: Supervisor,
+        slugs: SlugCache,
+        log: LogSink,
+        *,
+        wake: Waker | None = None,
+        interval: float = 1.0,
+        attach_ttl: float = ATTACH_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.gateway = gateway
+        self.store = gateway.store
+        self.supervisor = supervisor
+        self.slugs = slugs
+        self.log = log
+        self.wake = wake
+        self.interval = interval
+        self.attach_ttl = attach_ttl
+        self.clock = clock
+        self.passes = 0
+        self._kick = asyncio.Event()
+        self._closing = False
+        # A dyno coming up or crashing is worth a pass now: the router waits for the row.
+        supervisor.on_change = self.kick
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def run(self) -> None:
+        """Adopt what an earlier agent left, then reconcile until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.supervisor.run(), name="dynos")
+            if self.wake is not None:
+                tasks.create_task(self._forward_wakes(), name="wake-ups")
+            await self.adopt()
+            while not self._closing:
+                try:
+                    await self.pass_once()
+                except Exception:
+                    logger.exception("reconcile pass failed; retrying")
+                await self._sleep()
+            await asyncio.Event().wait()  # shutdown() is stopping the dynos; wait to be cancelled
+
+    async def adopt(self) -> None:
+        """Dynos of an earlier agent run (it crashed or was killed) are killed and forgotten:
+        their output pipes are gone and this run starts them afresh."""
+        pids = await self.gateway.call(self.store.reset_dynos)
+        if pids:
+            driver = self.supervisor.driver
+            killed = await asyncio.to_thread(driver.kill_leftovers, pids)
+            logger.info("killed %d processes of dynos left by an earlier agent run", killed)
+
+    async def pass_once(self) -> None:
+        desired = await self.gateway.call(self.store.read)
+        if self._closing:
+            return
+        now = self.clock()
+        self.supervisor.apply(plan(desired, self.supervisor.observed(), now))
+        expired = await self.gateway.call(self.store.expire_unattached, now - self.attach_ttl)
+        for app_id, name in expired:
+            message = "Error R13 (Attach error) -> Failed to attach to process"
+            self.log.append(LogLine(app_id, "kapal", name, message, now))
+        await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
+        await self.slugs.prune(self.supervisor.in_use())
+        self.passes += 1
+
+    async def shutdown(self) -> None:
+        """Stop every dyno (in parallel), with rows showing them gone first."""
+        self._closing = True
+        stopping = self.supervisor.begin_shutdown()
+        with contextlib.suppress(Exception):
+            await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
+        await asyncio.gather(*(dyno.wait_done() for dyno in stopping))
+        with contextlib.suppress(Exception):
+            await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
+
+    async def _sleep(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.interval):
+                await self._kick.wait()
+        self._kick.clear()
+
+    async def _forward_wakes(self) -> None:
+        assert self.wake is not None
+        while True:
+            if await self.wake.wait(3600):
+                self.kick()

@@ -1,0 +1,140 @@
+"""Slugs unpacked for running: once per release, at dynos_dir/<app_id>/v<version>/.
+
+Extraction goes to a temporary directory that is renamed into place, so a directory that
+exists is always complete. Directories no release in use needs any more are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import tarfile
+from collections.abc import Collection
+from pathlib import Path
+from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, int]  # (app_id, release version)
+_CHUNK = 1 << 20
+
+
+class SlugError(Exception):
+    """The slug cannot be used; the message is shown in the app's log."""
+
+
+class _HashingReader:
+    """A file object that hashes what tarfile reads, so the slug is read only once."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def finish(self) -> str:
+        while self.read(_CHUNK):
+            pass
+        return self.digest.hexdigest()
+
+
+def _extract(slug: Path, expected: str, target: Path) -> None:
+    tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+    tmp.mkdir(parents=True)
+    try:
+        with slug.open("rb") as raw:
+            reader = _HashingReader(raw)
+            with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
+                # "tar" keeps absolute symlinks (.venv/bin/python -> the system Python) but
+                # refuses members that would land outside the directory.
+                tar.extractall(tmp, filter="tar")
+            actual = reader.finish()
+        if actual != expected:
+            raise SlugError(
+                "Error R17 (Checksum error) -> Checksum does not match expected value. "
+                f"Expected: SHA256:{expected} Actual: SHA256:{actual}"
+            )
+        os.rename(tmp, target)
+    except (OSError, tarfile.TarError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SlugError(f"Error R99 (Platform error) -> Failed to unpack the slug: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class SlugCache:
+    def __init__(self, slugs_dir: Path, dynos_dir: Path) -> None:
+        self.slugs_dir = slugs_dir
+        self.dynos_dir = dynos_dir
+        self._locks: dict[Key, asyncio.Lock] = {}
+
+    def path(self, app_id: str, version: int) -> Path:
+        return self.dynos_dir / app_id / f"v{version}"
+
+    async def ensure(self, app_id: str, version: int, checksum: str) -> Path:
+        """The unpacked slug of a release, extracting it first if needed."""
+        algorithm, _, hexdigest = checksum.partition(":")
+        if algorithm != "SHA256" or len(hexdigest) != 64 or not hexdigest.isalnum():
+            raise SlugError(f"Error R99 (Platform error) -> Unknown slug checksum {checksum!r}")
+        target = self.path(app_id, version)
+        lock = self._locks.setdefault((app_id, version), asyncio.Lock())
+        async with lock:
+            if not target.is_dir():
+                slug = self.slugs_dir / f"{hexdigest.lower()}.tar.gz"
+                if not slug.is_file():
+                    raise SlugError(f"Error R99 (Platform error) -> Slug {checksum} is missing")
+                await asyncio.to_thread(_extract, slug, hexdigest.lower(), target)
+                logger.info("unpacked slug of %s v%d", app_id, version)
+        return target
+
+    async def prune(self, in_use: Collection[Key]) -> None:
+        """Remove unpacked releases not in `in_use` (and leftovers of interrupted runs)."""
+        trash = []
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.dynos_dir) as app_dirs:
+            for app_dir in list(app_dirs):
+                if app_dir.is_dir(follow_symlinks=False):
+                    trash += self._unused(Path(app_dir.path), in_use)
+        if trash:
+            await asyncio.to_thread(_remove, trash)
+
+    def _unused(self, app_dir: Path, in_use: Collection[Key]) -> list[Path]:
+        unused = []
+        with os.scandir(app_dir) as entries:
+            listing = list(entries)
+        for entry in listing:
+            name = entry.name
+            if name.startswith(".trash-"):
+                unused.append(Path(entry.path))
+                continue
+            version = name.lstrip(".").removeprefix("v").split(".", 1)[0]
+            if not version.isdigit():
+                continue
+            key = (app_dir.name, int(version))
+            lock = self._locks.get(key)
+            if key in in_use or (lock is not None and lock.locked()):
+                continue
+            # Renamed now, on the loop, so ensure() never returns a directory being deleted.
+            doomed = app_dir / f".trash-{name.lstrip('.')}-{secrets.token_hex(4)}"
+            os.rename(entry.path, doomed)
+            self._locks.pop(key, None)
+            unused.append(doomed)
+        return unused
+
+
+def _remove(paths: list[Path]) -> None:
+    apps = {path.parent for path in paths}
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    for app_dir in apps:
+        # Only if empty: an extraction may have started in it meanwhile.
+        with contextlib.suppress(OSError):
+            app_dir.rmdir()

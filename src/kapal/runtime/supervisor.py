@@ -1,0 +1,245 @@
+"""The dynos this agent runs: carries out plan() actions and says what it observes.
+
+Every dyno runs in a task of the supervisor's TaskGroup; a failure in one is logged and
+never reaches the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from kapal.runtime.backoff import Backoff
+from kapal.runtime.driver import Driver
+from kapal.runtime.dyno import IO, Dyno, Timing
+from kapal.runtime.gateway import Gateway
+from kapal.runtime.lifecycles import Lifecycles, Limits
+from kapal.runtime.output import DynoLog
+from kapal.runtime.plan import Action, Observed, Start, Stop
+from kapal.runtime.slugs import SlugCache
+from kapal.runtime.state import DynoRow, LogSink, OneOffSpec
+
+logger = logging.getLogger(__name__)
+
+_ROW_PREFERENCE = {"up": 0, "starting": 1, "crashed": 2}
+_RECORDS = ("crashed", "exited")  # states a dyno is kept in after its process is gone
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        driver: Driver,
+        slugs: SlugCache,
+        log: LogSink,
+        gateway: Gateway,
+        timing: Timing | None = None,
+        backoff: Backoff | None = None,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.driver = driver
+        self.sink = log
+        self.timing = timing or Timing()
+        self.clock = clock
+        self.lifecycles = Lifecycles(
+            slugs=slugs,
+            gateway=gateway,
+            backoff=backoff or Backoff(),
+            limits=limits or Limits(),
+            ports_in_use=lambda: {d.port for d in self.dynos.values() if d.port is not None},
+            clock=clock,
+        )
+        self.on_change = on_change
+        self.dynos: dict[int, Dyno] = {}
+        self.closing = False
+        self._next_id = 0
+        self._tasks: asyncio.TaskGroup | None = None
+
+    async def run(self) -> None:
+        """Own the dynos' tasks until cancelled (call shutdown() first to stop them)."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self._tasks = None
+
+    # What the planner sees and what the store shows.
+
+    def observed(self) -> list[Observed]:
+        return [
+            Observed(
+                d.id,
+                d.app_id,
+                d.kind,
+                d.name,
+                d.type,
+                d.release_version,
+                d.size,
+                "stopping" if d.stopping and d.state != "exited" else d.state,
+                d.started_at,
+                d.crashes,
+                d.retry_at,
+            )
+            for d in self.dynos.values()
+        ]
+
+    def rows(self) -> list[DynoRow]:
+        """One row per formation dyno name (the one serving, during a replacement) and one
+        per running release phase."""
+        best: dict[tuple[str, str], Dyno] = {}
+        for d in self.dynos.values():
+            if d.kind == "run" or d.stopping or d.state not in _ROW_PREFERENCE:
+                continue
+            key = (d.app_id, d.name)
+            other = best.get(key)
+            if other is None or _rank(d) < _rank(other):
+                best[key] = d
+        return [
+            DynoRow(
+                d.app_id,
+                d.name,
+                d.type,
+                d.command,
+                d.size,
+                d.release_version,
+                d.state,
+                d.port if d.state != "crashed" else None,
+                d.pid if d.state != "crashed" else None,
+                d.started_at,
+                d.retry_at if d.state == "crashed" else None,
+            )
+            for d in best.values()
+        ]
+
+    def in_use(self) -> set[tuple[str, int]]:
+        return {(d.app_id, d.release_version) for d in self.dynos.values()}
+
+    # Carrying out the plan.
+
+    def apply(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            try:
+                if isinstance(action, Stop):
+                    self._stop(action)
+                elif not self.closing:
+                    self._start(action)
+            except Exception:
+                logger.exception("could not carry out %s", action)
+
+    def _stop(self, action: Stop) -> None:
+        dyno = self.dynos.get(action.id)
+        if dyno is None or dyno.stopping:
+            return
+        if dyno.state in _RECORDS or dyno.done:
+            self._forget(dyno)
+            return
+        if action.reason == "replaced":
+            dyno.log.platform("Restarting")
+        elif action.reason in ("scaled", "deleted", "shutdown"):
+            dyno.log.platform(f"State changed from {dyno.state} to down")
+        dyno.request_stop(action.reason)
+        self.on_change()
+
+    def _start(self, start: Start) -> None:
+        dyno = self._new_dyno(
+            start.kind,
+            start.app_id,
+            start.name,
+            start.type,
+            start.command,
+            start.release.version,
+            start.size,
+            start.crashes,
+        )
+        if start.kind == "formation":
+            self._spawn(dyno, self.lifecycles.formation(dyno, start.release))
+        elif start.kind == "release":
+            self._spawn(dyno, self.lifecycles.release_phase(dyno, start.release))
+        else:
+            self._spawn(dyno, self.lifecycles.one_off(dyno, start.release))
+
+    def _new_dyno(
+        self,
+        kind: str,
+        app_id: str,
+        name: str,
+        type_: str,
+        command: str,
+        version: int,
+        size: str,
+        crashes: int = 0,
+    ) -> Dyno:
+        self._next_id += 1
+        dyno = Dyno(
+            id=self._next_id,
+            kind=kind,
+            app_id=app_id,
+            name=name,
+            type=type_,
+            command=command,
+            release_version=version,
+            size=size,
+            crashes=crashes,
+            log=DynoLog(self.sink, app_id, name, self.clock),
+            driver=self.driver,
+            timing=self.timing,
+            clock=self.clock,
+            on_change=self.on_change,
+        )
+        self.dynos[dyno.id] = dyno
+        return dyno
+
+    def _spawn(self, dyno: Dyno, lifecycle: Coroutine[Any, Any, None]) -> None:
+        if self._tasks is None:
+            lifecycle.close()
+            self._forget(dyno)
+            raise RuntimeError("the supervisor is not running")
+        self._tasks.create_task(self._guard(dyno, lifecycle), name=f"dyno {dyno.name}")
+
+    async def _guard(self, dyno: Dyno, lifecycle: Coroutine[Any, Any, None]) -> None:
+        try:
+            await lifecycle
+        except Exception:
+            logger.exception("dyno %s of %s failed", dyno.name, dyno.app_id)
+            if dyno.kind == "formation" and not dyno.stopping and dyno.state != "crashed":
+                self.lifecycles.crashed(dyno)  # back off rather than fail again at once
+        finally:
+            if dyno.state not in _RECORDS:
+                self._forget(dyno)
+            dyno.close()
+            self.on_change()
+
+    def _forget(self, dyno: Dyno) -> None:
+        self.dynos.pop(dyno.id, None)
+
+    async def attach(self, spec: OneOffSpec, make_io: Callable[[Dyno], IO]) -> None:
+        """Run an attached one-off in the calling task (the rendezvous connection)."""
+        version = spec.release.version if spec.release is not None else 0
+        dyno = self._new_dyno(
+            "run", spec.app_id, spec.name, "run", spec.command, version, spec.size
+        )
+        await self._guard(dyno, self.lifecycles.one_off(dyno, spec.release, make_io(dyno)))
+
+    def begin_shutdown(self) -> list[Dyno]:
+        """Start no more dynos and ask every running one to stop; returns those stopping."""
+        self.closing = True
+        for dyno in [d for d in self.dynos.values() if d.state == "crashed"]:
+            self._forget(dyno)
+        live = [d for d in self.dynos.values() if d.state not in _RECORDS]
+        for dyno in live:
+            self._stop(Stop(dyno.id, "shutdown"))
+        return live
+
+    async def shutdown(self) -> None:
+        """Stop every dyno, in parallel, and start no more."""
+        await asyncio.gather(*(d.wait_done() for d in self.begin_shutdown()))
+
+
+def _rank(dyno: Dyno) -> tuple[int, float]:
+    return (_ROW_PREFERENCE[dyno.state], -dyno.started_at)

@@ -1,0 +1,142 @@
+"""One-off dynos: detached ones log their output; attached ones stream through the rendezvous."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import socket
+
+from tests.integration.runtime.harness import World, running
+
+from kapal.cli.attach import pump, skip_greeting, with_exit_status
+
+MARKER = "\uffff kapal-command-exit-status:"
+
+
+def sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def attach(port: int, secret: str, stdin: bytes = b"") -> tuple[bytes, bytes]:
+    """Connect like the CLI: secret line, greeting, then stdin + EOT; returns (greeting, output)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"{secret}\r\n".encode())
+        greeting = await reader.readline()
+        writer.write(stdin + b"\x04")
+        await writer.drain()
+        output = await reader.read()  # until the agent closes
+        return greeting, output
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def test_detached_one_off_logs_its_output(world: World) -> None:
+    version = world.release(world.slug({"web": "x"}), {"WHO": "kapal"})
+    world.one_off("run.1234", "echo hello $WHO from $DYNO", version)
+
+    async def scenario() -> None:
+        async with running(world):
+            await world.eventually(lambda: "run.1234" not in world.dynos(), "the row removed")
+
+    asyncio.run(scenario())
+    assert world.log.messages("run.1234", "app") == ["hello kapal from run.1234"]
+    assert world.log.messages("run.1234", "kapal") == [
+        "Starting process with command `echo hello $WHO from $DYNO`",
+        "State changed from starting to up",
+        "Process exited with status 0",
+        "State changed from up to complete",
+    ]
+
+
+def test_attached_one_off_streams_output_and_exit_status(world: World) -> None:
+    version = world.release(world.slug({"web": "x"}))
+    command = f'read line; echo "got $line"; echo oops >&2; (exit 7); echo "{MARKER} $?"'
+    world.one_off("run.2001", command, version, attach_hash=sha("s3cret"))
+
+    async def scenario() -> tuple[bytes, bytes]:
+        async with running(world) as agent:
+            result = await attach(agent.rendezvous.port, "s3cret", b"hello\n")
+            await world.eventually(lambda: "run.2001" not in world.dynos(), "the row removed")
+            return result
+
+    greeting, output = asyncio.run(scenario())
+    assert greeting == b"rendezvous\r\n"
+    assert output.decode() == f"got hello\noops\n{MARKER} 7\n"
+    # Attached output goes to the client, not to the log; lifecycle lines do.
+    assert world.log.messages("run.2001", "app") == []
+    kapal = world.log.messages("run.2001", "kapal")
+    assert kapal[0] == f"Starting process with command `{command}`"
+    assert "Process exited with status 0" in kapal
+
+
+def test_the_cli_client_gets_output_and_status(world: World) -> None:
+    version = world.release(world.slug({"web": "x"}))
+    command = with_exit_status("cat; sh -c 'exit 3'")
+    world.one_off("run.2002", command, version, attach_hash=sha("cli"))
+
+    def client(port: int) -> tuple[int | None, bytes]:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"cli\r\n")
+            first = skip_greeting(sock)
+            assert first is not None
+            out = io.BytesIO()
+            status = pump(sock, first, io.BytesIO(b"piped input\n"), out)
+            return status, out.getvalue()
+
+    async def scenario() -> tuple[int | None, bytes]:
+        async with running(world) as agent:
+            return await asyncio.to_thread(client, agent.rendezvous.port)
+
+    status, output = asyncio.run(scenario())
+    assert (status, output) == (3, b"piped input\n")
+
+
+def test_wrong_secret_gets_nothing(world: World) -> None:
+    version = world.release(world.slug({"web": "x"}))
+    world.one_off("run.2003", "echo no", version, attach_hash=sha("right"))
+
+    async def scenario() -> tuple[bytes, bytes]:
+        async with running(world) as agent:
+            return await attach(agent.rendezvous.port, "wrong")
+
+    assert asyncio.run(scenario()) == (b"", b"")
+    assert world.dynos()["run.2003"].state == "starting"
+
+
+def test_client_disconnect_hangs_up_the_dyno(world: World) -> None:
+    version = world.release(world.slug({"web": "x"}))
+    world.one_off("run.2004", "exec sleep 600", version, attach_hash=sha("bye"))
+
+    async def scenario() -> None:
+        async with running(world) as agent:
+            reader, writer = await asyncio.open_connection("127.0.0.1", agent.rendezvous.port)
+            writer.write(b"bye\r\n")
+            assert await reader.readline() == b"rendezvous\r\n"
+            await world.eventually(
+                lambda: (d := world.dynos().get("run.2004")) and d.pid, "the dyno running"
+            )
+            writer.close()
+            await writer.wait_closed()
+            await world.eventually(lambda: "run.2004" not in world.dynos(), "the row removed")
+
+    asyncio.run(scenario())
+    messages = world.log.messages("run.2004", "kapal")
+    assert "Client connection closed. Sending SIGHUP to all processes" in messages
+    assert "Process exited with status 129" in messages
+
+
+def test_unattached_one_offs_expire(world: World) -> None:
+    version = world.release(world.slug({"web": "x"}))
+    world.one_off("run.2005", "echo never", version, attach_hash=sha("late"))
+
+    async def scenario() -> None:
+        async with running(world, attach_ttl=0.2):
+            await world.eventually(lambda: "run.2005" not in world.dynos(), "the row removed")
+
+    asyncio.run(scenario())
+    assert world.log.messages("run.2005") == [
+        "Error R13 (Attach error) -> Failed to attach to process"
+    ]

@@ -1,0 +1,101 @@
+"""Unpacking slugs once per release, and removing unpacked releases no longer used."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kapal.runtime.slugs import SlugCache, SlugError
+
+
+def make_slug(
+    slugs_dir: Path, files: dict[str, str], symlinks: dict[str, str] | None = None
+) -> str:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    slugs_dir.mkdir(parents=True, exist_ok=True)
+    (slugs_dir / f"{digest}.tar.gz").write_bytes(data)
+    return f"SHA256:{digest}"
+
+
+def test_unpacks_once_per_release(tmp_path: Path) -> None:
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    checksum = make_slug(
+        cache.slugs_dir,
+        {"./app.py": "print(1)\n", "./.profile.d/x.sh": "true\n"},
+        {"./.venv/bin/python": "/usr/bin/python3"},
+    )
+
+    async def scenario() -> tuple[Path, Path, Path]:
+        # Three dynos of one release starting together share one extraction.
+        return tuple(  # type: ignore[return-value]
+            await asyncio.gather(*(cache.ensure("app1", 4, checksum) for _ in range(3)))
+        )
+
+    first, second, third = asyncio.run(scenario())
+    assert first == second == third == tmp_path / "dynos" / "app1" / "v4"
+    assert (first / "app.py").read_text() == "print(1)\n"
+    assert os.access(first / ".profile.d" / "x.sh", os.X_OK)
+    # The uv virtualenv's interpreter link points at the system Python: kept as it is.
+    assert os.readlink(first / ".venv" / "bin" / "python") == "/usr/bin/python3"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["v4"]  # no temporary left
+    (first / "marker").write_text("")
+    asyncio.run(cache.ensure("app1", 4, checksum))
+    assert (first / "marker").exists()  # not unpacked again
+
+
+def test_checksum_mismatch_is_an_r17(tmp_path: Path) -> None:
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    checksum = make_slug(cache.slugs_dir, {"app.py": "x"})
+    path = cache.slugs_dir / f"{checksum.removeprefix('SHA256:')}.tar.gz"
+    other = make_slug(tmp_path / "other", {"app.py": "y"})
+    path.write_bytes((tmp_path / "other" / f"{other.removeprefix('SHA256:')}.tar.gz").read_bytes())
+    with pytest.raises(SlugError, match="R17"):
+        asyncio.run(cache.ensure("app1", 1, checksum))
+    assert list((tmp_path / "dynos" / "app1").iterdir()) == []
+
+
+def test_missing_slug_and_unsafe_members(tmp_path: Path) -> None:
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    with pytest.raises(SlugError, match="missing"):
+        asyncio.run(cache.ensure("app1", 1, "SHA256:" + "0" * 64))
+    with pytest.raises(SlugError, match="checksum"):
+        asyncio.run(cache.ensure("app1", 1, "MD5:abc"))
+    evil = make_slug(cache.slugs_dir, {"../outside.txt": "x"})
+    with pytest.raises(SlugError, match="unpack"):
+        asyncio.run(cache.ensure("app1", 2, evil))
+    assert not (tmp_path / "dynos" / "outside.txt").exists()
+
+
+def test_prune_keeps_releases_in_use(tmp_path: Path) -> None:
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    checksum = make_slug(cache.slugs_dir, {"app.py": "x"})
+
+    async def scenario() -> None:
+        for version in (1, 2):
+            await cache.ensure("app1", version, checksum)
+        await cache.ensure("app2", 1, checksum)
+        leftover = cache.dynos_dir / "app1" / ".v3.tmp-dead"  # an interrupted extraction
+        leftover.mkdir()
+        await cache.prune({("app1", 2)})
+
+    asyncio.run(scenario())
+    assert [p.name for p in (cache.dynos_dir / "app1").iterdir()] == ["v2"]
+    assert not (cache.dynos_dir / "app2").exists()
