@@ -43,9 +43,7 @@ def test_api_errors(kapal_server: KapalServer, api: tuple[httpx.Client, httpx.Cl
 
     anonymous = httpx.get(f"{kapal_server.api_url}/apps")
     assert anonymous.status_code == 401 and anonymous.json()["id"] == "unauthorized"
-    bad_token = httpx.get(
-        f"{kapal_server.api_url}/apps", headers={"Authorization": "Bearer nope"}
-    )
+    bad_token = httpx.get(f"{kapal_server.api_url}/apps", headers={"Authorization": "Bearer nope"})
     assert bad_token.status_code == 401
 
     foreign = dave.get("/apps/carols-app")
@@ -53,9 +51,7 @@ def test_api_errors(kapal_server: KapalServer, api: tuple[httpx.Client, httpx.Cl
     assert dave.delete("/apps/carols-app").status_code == 403
     assert dave.patch("/apps/carols-app/config-vars", json={"X": "1"}).status_code == 403
 
-    broken = carol.post(
-        "/apps", content=b"{not json", headers={"Content-Type": "application/json"}
-    )
+    broken = carol.post("/apps", content=b"{not json", headers={"Content-Type": "application/json"})
     assert broken.status_code == 400 and broken.json()["id"] == "bad_request"
 
     for bad in ("A", "-app", "app-", "UPPER", "a" * 31, "no_underscore"):
@@ -99,14 +95,17 @@ def test_push_errors(kapal_server: KapalServer) -> None:
     url = f"{kapal_server.api_url}/erin-no-procfile.git"
     denied = anon.git("push", url, "main", cwd=repo, check=False)
     assert denied.returncode != 0
-    assert "401" in denied.stderr or "Authentication failed" in denied.stderr or (
-        "could not read Username" in denied.stderr
+    assert (
+        "401" in denied.stderr
+        or "Authentication failed" in denied.stderr
+        or ("could not read Username" in denied.stderr)
     )
 
     # An empty repository (nothing to push) changes nothing.
     empty = erin.home / "empty"
     empty.mkdir()
     erin.git("init", "-q", "-b", "main", cwd=empty)
-    result = erin.git("push", url.replace("erin-no-procfile", "erin-failing-reqs"), "main",
-                      cwd=empty, check=False)
+    result = erin.git(
+        "push", url.replace("erin-no-procfile", "erin-failing-reqs"), "main", cwd=empty, check=False
+    )
     assert result.returncode != 0

@@ -86,14 +86,20 @@ def test_flask_tutorial(alice: User) -> None:
     assert re.search(r"web\.1: up \d{4}/\d\d/\d\d \d\d:\d\d:\d\d \+0000 \(~ \d+s ago\)", ps.stdout)
 
     logs = wait_for(
-        lambda: (out := alice.kapal("logs", "-n", "200", cwd=repo).stdout)
-        and "kapal[router]: at=info method=GET" in out
-        and out
+        lambda: (
+            (out := alice.kapal("logs", "-n", "200", cwd=repo).stdout)
+            and "kapal[router]: at=info method=GET" in out
+            and out
+        )
     )
-    assert re.search(r"^\S+\+00:00 app\[api\]: Release v3 created by user alice@example.com", logs, re.M)
+    assert re.search(
+        r"^\S+\+00:00 app\[api\]: Release v3 created by user alice@example.com", logs, re.M
+    )
     assert "kapal[web.1]: State changed from starting to up" in logs
     assert "kapal[web.1]: Starting process with command" in logs
-    assert re.search(r'kapal\[router\]: at=info method=GET path="/" host=hello-flask\.localhost', logs)
+    assert re.search(
+        r'kapal\[router\]: at=info method=GET path="/" host=hello-flask\.localhost', logs
+    )
     assert "dyno=web.1" in logs and "status=200" in logs
     assert "app[web.1]:" in logs  # gunicorn's own output
 
@@ -102,7 +108,9 @@ def test_flask_tutorial(alice: User) -> None:
     assert "now running web at 0:Eco" in scaled.stderr
     down = wait_for(lambda: (r := status_of(alice, "hello-flask")).status_code == 503 and r)
     assert "kapal logs --tail" in down.text
-    wait_for(lambda: 'code=H14 desc="No web processes running"' in alice.kapal("logs", cwd=repo).stdout)
+    wait_for(
+        lambda: 'code=H14 desc="No web processes running"' in alice.kapal("logs", cwd=repo).stdout
+    )
     alice.kapal("ps:scale", "web=1", cwd=repo)
     wait_for(lambda: status_of(alice, "hello-flask").status_code == 200)
 

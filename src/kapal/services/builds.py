@@ -8,12 +8,14 @@ written only after the last line, and only once the release phase (if any) has f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from kapal.services.auth import hash_secret
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
 from kapal.settings import Settings
-from kapal.store.models import App, Build, Release, Slug, Source, User, now
+from kapal.store.models import App, Build, Release, Slug, Source, User, new_id, now
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +180,28 @@ def create_build(
         source_file = uploaded_source(ctx, *ids)
     except NotFound as exc:
         raise InvalidParams(f"source_blob.url: {exc.message}") from None
-    with ctx.store.session() as s:
-        build = Build(app_id=app.id, user_id=user.id, status="pending", source_version=version)
-        s.add(build)
-        s.flush()
-    ctx.settings.builds_dir.mkdir(parents=True, exist_ok=True)
-    log_path(ctx.settings, build.id).touch()
     # The build keeps its own link to the input: sources expire, builds may wait in the queue.
-    target = _input_path(ctx.settings, build.id)
+    build_id = new_id()
+    ctx.settings.builds_dir.mkdir(parents=True, exist_ok=True)
+    target = _input_path(ctx.settings, build_id)
     try:
         os.link(source_file, target)
     except OSError:
         shutil.copyfile(source_file, target)
+    log_path(ctx.settings, build_id).touch()
+    try:
+        with ctx.store.session() as s:
+            build = Build(
+                id=build_id,
+                app_id=app.id,
+                user_id=user.id,
+                status="pending",
+                source_version=version,
+            )
+            s.add(build)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return BuildView(build, app, user, None, url)
 
 
@@ -243,14 +255,16 @@ def _output_key(settings: Settings) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".build-output-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()  # another request made it first
-    with os.fdopen(fd, "wb") as file:
-        file.write(key)
-    return key
+        with os.fdopen(fd, "wb") as file:
+            file.write(secrets.token_bytes(32))
+        # Published whole, or not at all when another request made the key first.
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+    finally:
+        os.unlink(temp)
+    return path.read_bytes()
 
 
 def _output_secret(settings: Settings, build_id: str) -> str:

@@ -1,0 +1,84 @@
+"""Build subprocesses: output relayed line by line into the build log, killed as a group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kapal.build.output import BuildOutput, decode_line, split_lines
+
+
+class BuildFailed(Exception):
+    """The build cannot go on; `message` is shown to the pusher after ` !     `."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+async def run_step(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    out: BuildOutput,
+    timeout: float,
+) -> int:
+    """Run one command, indenting its merged stdout/stderr into the log; its exit status."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # so a timeout or cancel stops its children too
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(timeout):
+            pending = b""
+            while chunk := await proc.stdout.read(65536):
+                lines, pending = split_lines(pending, chunk)
+                for line in lines:
+                    out.detail(line)
+            if pending:
+                out.detail(decode_line(pending))
+            return await proc.wait()
+    except TimeoutError:
+        raise BuildFailed(f"{argv[0]} did not finish within {timeout:.0f} seconds.") from None
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
+async def capture(argv: Sequence[str], *, env: Mapping[str, str], timeout: float = 30) -> str:
+    """The stdout of a short query command (`uv --version`); failure is a BuildFailed."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            stdout, stderr = await proc.communicate()
+    except TimeoutError:
+        raise BuildFailed(f"{argv[0]} did not answer within {timeout:.0f} seconds.") from None
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        reason = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise BuildFailed(f"{argv[0]} failed: {reason[0]}")
+    return stdout.decode("utf-8", "replace").strip()

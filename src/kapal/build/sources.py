@@ -1,0 +1,60 @@
+"""Source tarballs: received from an upload, then unpacked into a fresh build directory."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from collections.abc import AsyncIterable
+from pathlib import Path
+from typing import BinaryIO
+
+from kapal.build.output import human_size
+from kapal.build.process import BuildFailed
+
+
+class SourceTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Source is larger than the limit of {human_size(limit)}.")
+
+
+def _open_temp(directory: Path) -> tuple[BinaryIO, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+async def receive(target: Path, chunks: AsyncIterable[bytes], max_bytes: int) -> int:
+    """Write an upload to target (atomically: all of it or nothing); its size."""
+    file, temp = _open_temp(target.parent)
+    size = 0
+    try:
+        with file:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SourceTooLarge(max_bytes)
+                file.write(chunk)
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return size
+
+
+def extract(tarball: Path, dest: Path) -> None:
+    """Unpack a source tarball into dest; one top-level directory is taken as the app root."""
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tarball, mode="r:*") as tar:
+            # The "data" filter refuses absolute paths, links out of dest, devices and setuid bits.
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BuildFailed(f"Could not unpack the source: {exc}") from None
+    entries = list(dest.iterdir())
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        # Moved aside first: it may hold an entry with its own name.
+        only = entries[0].rename(dest / ".kapal-source-root")
+        for child in list(only.iterdir()):
+            child.rename(dest / child.name)
+        only.rmdir()

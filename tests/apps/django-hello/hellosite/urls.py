@@ -1,0 +1,7 @@
+from django.urls import path
+from visits import views
+
+urlpatterns = [
+    path("", views.index),
+    path("visits/", views.visits),
+]

@@ -1,0 +1,1 @@
+print("an app without a Procfile")

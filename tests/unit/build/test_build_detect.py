@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kapal.build.buildpack import CompileDirs, detect
+from kapal.build.compiler import declared_types, read_procfile
+from kapal.build.process import BuildFailed
+from kapal.build.python import PythonBuildpack
+
+PYTHON = PythonBuildpack("/usr/bin/python3", "uv")
+
+
+def test_python_is_detected_by_requirements_txt(tmp_path: Path) -> None:
+    assert detect([PYTHON], tmp_path) is None
+    (tmp_path / "app.py").write_text("")
+    assert detect([PYTHON], tmp_path) is None
+    (tmp_path / "requirements.txt").write_text("flask\n")
+    assert detect([PYTHON], tmp_path) is PYTHON
+    assert PYTHON.language == "Python"
+
+
+def test_a_directory_named_requirements_txt_is_not_python(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").mkdir()
+    assert detect([PYTHON], tmp_path) is None
+
+
+def test_build_env_is_explicit_and_carries_no_platform_secrets(tmp_path: Path) -> None:
+    env = PYTHON.env(CompileDirs(tmp_path / "build", tmp_path / "cache"))
+    assert env["UV_CACHE_DIR"] == str(tmp_path / "cache" / "uv")
+    assert env["UV_PYTHON_DOWNLOADS"] == "never"
+    assert not [key for key in env if key.startswith("KAPAL")]
+
+
+def test_procfile_types_are_read_and_listed_sorted(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_text(
+        "# comment\nweb: gunicorn app:app\nrelease: python manage.py migrate\n"
+    )
+    types = read_procfile(tmp_path)
+    assert types == {"web": "gunicorn app:app", "release": "python manage.py migrate"}
+    assert declared_types(types) == "Procfile declares types -> release, web"
+    assert declared_types({}) == "Procfile declares types -> (none)"
+
+
+def test_missing_procfile_stops_the_build(tmp_path: Path) -> None:
+    with pytest.raises(BuildFailed, match="No Procfile found") as failed:
+        read_procfile(tmp_path)
+    assert "web:" in failed.value.hint
+
+
+def test_malformed_procfile_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_text("web: ok\nworker python worker.py\n")
+    with pytest.raises(BuildFailed, match="Procfile line 2"):
+        read_procfile(tmp_path)
+
+
+def test_procfile_must_be_text(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_bytes(b"web: \xff\xfe\n")
+    with pytest.raises(BuildFailed, match="UTF-8"):
+        read_procfile(tmp_path)
