@@ -31,6 +31,8 @@ class Settings:
     slug_max_bytes: int = 500 * 1024 * 1024
     dyno_boot_timeout: float = 60.0
     stop_grace: float = 30.0
+    router_boot_timeout: float = 75.0  # a request waits this long for a booting web dyno (H20)
+    router_request_timeout: float = 30.0  # first response byte due within this (H12)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -55,6 +57,8 @@ class Settings:
             slug_max_bytes=int(env.get("KAPAL_SLUG_MAX", 500 * 1024 * 1024)),
             dyno_boot_timeout=float(env.get("KAPAL_BOOT_TIMEOUT", 60)),
             stop_grace=float(env.get("KAPAL_STOP_GRACE", 30)),
+            router_boot_timeout=float(env.get("KAPAL_ROUTER_BOOT_TIMEOUT", 75)),
+            router_request_timeout=float(env.get("KAPAL_ROUTER_REQUEST_TIMEOUT", 30)),
         )
 
     # Public URLs, as users type them.

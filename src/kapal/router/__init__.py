@@ -1,0 +1,17 @@
+"""The HTTP router: routes `NAME.<apps_domain>` to the app's web dynos, Heroku style."""
+
+from kapal.router.accesslog import LogSink
+from kapal.router.config import RouterConfig
+from kapal.router.routes import AppRoute, RouteSource, RouteTable, UpDyno
+from kapal.router.server import Router, WakeHints
+
+__all__ = [
+    "AppRoute",
+    "LogSink",
+    "RouteSource",
+    "RouteTable",
+    "Router",
+    "RouterConfig",
+    "UpDyno",
+    "WakeHints",
+]
