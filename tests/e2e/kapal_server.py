@@ -85,6 +85,8 @@ class KapalServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
 

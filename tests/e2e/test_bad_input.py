@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def api(kapal_server: KapalServer) -> tuple[httpx.Client, httpx.Client]:
+def api(kapal_server: KapalServer) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Two signed-up users' API clients."""
     clients = []
     for name in ("carol", "dave"):
@@ -30,7 +32,9 @@ def api(kapal_server: KapalServer) -> tuple[httpx.Client, httpx.Client]:
                 },
             )
         )
-    return clients[0], clients[1]
+    yield clients[0], clients[1]
+    for client in clients:
+        client.close()
 
 
 def test_api_errors(kapal_server: KapalServer, api: tuple[httpx.Client, httpx.Client]) -> None:
