@@ -29,6 +29,9 @@ layers: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+bench: $(STAMP)
+	$(BIN)/python bench/deploy.py
+
 system-packages:
 	@./scripts/debian-packages $(RUN_PACKAGES)
 

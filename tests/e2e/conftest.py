@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.kapal_server import KapalServer, start_server
+from tests.e2e.kapal_server import KapalServer, processes_under, start_server
 
 
 @pytest.fixture(scope="session")
@@ -16,5 +16,6 @@ def kapal_server() -> Iterator[KapalServer]:
     status = server.stop()
     try:
         assert status == 0, "kapal up did not stop cleanly:\n" + "".join(server.output[-50:])
+        assert processes_under(server.root) == [], "Ctrl-C left processes running"
     finally:
         shutil.rmtree(server.root, ignore_errors=True)

@@ -160,6 +160,19 @@ class User:
         )
 
 
+def processes_under(root: Path) -> list[str]:
+    """Processes (dynos, PostgreSQL...) whose working directory is inside root."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd == str(root) or cwd.startswith(f"{root}/"):
+            found.append(f"{pid} {Path(f'/proc/{pid}/cmdline').read_text().replace(chr(0), ' ')}")
+    return found
+
+
 def start_server() -> KapalServer:
     root = Path(tempfile.mkdtemp(prefix="kapal-e2e-"))
     root.chmod(0o711)

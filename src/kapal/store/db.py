@@ -30,7 +30,15 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(postgres_driver_url(url), pool_pre_ping=True)
+
+
+def postgres_driver_url(url: str) -> str:
+    """`postgres://` and `postgresql://` URLs use psycopg 3, the driver Kapal installs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def migrate(engine: Engine) -> None:
