@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -33,7 +33,6 @@ class Settings:
     stop_grace: float = 30.0
     router_boot_timeout: float = 75.0  # a request waits this long for a booting web dyno (H20)
     router_request_timeout: float = 30.0  # first response byte due within this (H12)
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

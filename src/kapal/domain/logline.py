@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 SOURCES = ("app", "kapal")
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
 MAX_LINE_BYTES = 10_000
 
 
@@ -24,8 +25,8 @@ class LogLine:
         return f"{stamp} {self.source}[{self.dyno}]: {self.message}"
 
     def encode(self) -> bytes:
-        return json.dumps(
-            [self.app_id, self.source, self.dyno, self.message, self.time], ensure_ascii=False
+        return _ENCODER.encode(
+            [self.app_id, self.source, self.dyno, self.message, self.time]
         ).encode()
 
     @classmethod
