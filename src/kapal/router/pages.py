@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
+from string import Template
 
 from kapal.router.codes import RouterError
 
@@ -18,7 +20,12 @@ _REASONS = {
 
 
 def load_page(stem: str) -> bytes:
-    return resources.files("kapal.router").joinpath("pages", f"{stem}.html").read_bytes()
+    """A page: its fragment (starting with an <h1>, which is also the title) in the layout."""
+    folder = resources.files("kapal.router").joinpath("pages")
+    content = folder.joinpath(f"{stem}.html").read_text(encoding="utf-8").strip()
+    title = re.sub(r"<[^>]+>", "", content.partition("</h1>")[0])
+    layout = Template(folder.joinpath("layout.html").read_text(encoding="utf-8"))
+    return layout.substitute(title=title, content=content).encode()
 
 
 class ErrorPages:
