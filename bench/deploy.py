@@ -22,7 +22,7 @@ def main(rounds: int) -> None:
     server = start_server()
     try:
         user = new_user(server, "bench")
-        user.kapal("signup", "--email", "bench@example.com", "--password", "benchmark!")
+        user.kapal("signup", "--email", "bench@example.com", input="benchmark!\n")
         pushes, answers = [], []
         for n in range(rounds):
             name = f"bench-flask-{n}"

@@ -78,7 +78,7 @@ def test_api_errors(kapal_server: KapalServer, api: tuple[httpx.Client, httpx.Cl
 
 def test_push_errors(kapal_server: KapalServer) -> None:
     erin = new_user(kapal_server, "erin")
-    erin.kapal("signup", "--email", "erin@example.com", "--password", "erin's password")
+    erin.kapal("signup", "--email", "erin@example.com", input="erin's password\n")
 
     no_procfile = erin.checkout("no-procfile")
     erin.kapal("create", "erin-no-procfile", cwd=no_procfile)

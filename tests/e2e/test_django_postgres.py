@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 def test_django_with_postgres(kapal_server: KapalServer) -> None:
     bob = new_user(kapal_server, "bob")
-    bob.kapal("signup", "--email", "bob@example.com", "--password", "bob's password")
+    bob.kapal("signup", "--email", "bob@example.com", input="bob's password\n")
     repo = bob.checkout("django-hello")
     bob.kapal("create", "hello-django", cwd=repo)
 

@@ -33,7 +33,7 @@ def status_of(user: User, app: str, path: str = "/") -> httpx.Response:
 @pytest.fixture(scope="module")
 def alice(kapal_server: KapalServer) -> User:
     user = new_user(kapal_server, "alice")
-    out = user.kapal("signup", "--email", "alice@example.com", "--password", "correct horse 1")
+    out = user.kapal("signup", "--email", "alice@example.com", input="correct horse 1\n")
     assert "alice@example.com" in out.stdout
     netrc = (user.home / ".netrc").read_text()
     assert "machine localhost" in netrc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -40,13 +38,10 @@ def signup(body: Credentials, ctx: CtxDep) -> dict[str, Any]:
 
 @router.post("/oauth/authorizations", status_code=201)
 def create_authorization(request: Request, ctx: CtxDep) -> dict[str, Any]:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
+    credentials = auth.basic_credentials(request.headers.get("authorization"))
+    if credentials is None:
         raise Unauthorized("Log in with your email and password (HTTP Basic auth).")
-    try:
-        email, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("Invalid credentials provided.") from None
+    email, password = credentials
     token = auth.login(ctx, email, password)
     return _authorization(auth.authenticate(ctx, token), token)
 

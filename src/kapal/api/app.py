@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from kapal.api import account, addons, apps, builds, config, dynos, errors, logs, releases, sources
+from kapal.api.limits import JsonBodyLimit
 from kapal.services.context import Context
 
 
@@ -12,6 +13,7 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
     app = FastAPI(title="Kapal Platform API", version="3", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     errors.install(app)
+    app.add_middleware(JsonBodyLimit)
     for module in (account, apps, dynos, config, releases, logs, sources, builds, addons):
         app.include_router(module.router)
     for router in extra_routers:

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from kapal.api import serializers
 from kapal.api.deps import CtxDep, UserDep
 from kapal.services import apps as apps_service
-from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.releases import current_release
 from kapal.store.models import App, User
@@ -53,17 +52,9 @@ def get_app(app: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
 
 @router.patch("/apps/{app}")
 def update_app(app: str, body: AppUpdate, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
-    with ctx.store.session() as s:
-        row = find_app(s, user, app)
-        if body.maintenance is not None and body.maintenance != row.maintenance:
-            row.maintenance = body.maintenance
-            changed = True
-        else:
-            changed = False
-    if changed:
-        state = "Enable" if row.maintenance else "Disable"
-        ctx.event(row.id, f"{state} maintenance mode by user {user.email}")
-        ctx.wake()
+    row = apps_service.get_app(ctx, user, app)
+    if body.maintenance is not None:
+        row = apps_service.set_maintenance(ctx, user, app, body.maintenance)
     return _json(ctx, user, row)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
 from kapal.domain.errors import Unauthorized
-from kapal.services.auth import authenticate
+from kapal.services.auth import authenticate, basic_credentials
 from kapal.services.context import Context
 from kapal.store.models import User
 
@@ -24,12 +22,9 @@ def bearer_token(request: Request) -> str:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthorized("Invalid credentials provided.") from None
-        return decoded.partition(":")[2]
+    credentials = basic_credentials(header)
+    if credentials is not None:
+        return credentials[1]
     raise Unauthorized("Invalid credentials provided.")
 
 

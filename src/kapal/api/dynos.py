@@ -111,7 +111,7 @@ def restart_all(app: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
 
 @router.delete("/apps/{app}/dynos/{name}", status_code=202)
 def restart_dyno(app: str, name: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
-    formation_service.restart(ctx, user, app, name if "." in name else None)
+    formation_service.restart(ctx, user, app, name)
     return {}
 
 

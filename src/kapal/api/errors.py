@@ -45,5 +45,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # The route's template, not the URL: some URLs carry a secret (sources, build output).
+        route = getattr(request.scope.get("route"), "path", "?")
+        log.exception("unhandled error on %s %s", request.method, route)
         return error_response(500, "internal_server_error", "Internal server error.")

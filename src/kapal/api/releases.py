@@ -15,8 +15,7 @@ from kapal.services.releases import (
     current_release,
     find_release,
     list_releases,
-    release_event,
-    rollback,
+    roll_back,
 )
 from kapal.store.models import App, Release, User
 
@@ -63,10 +62,6 @@ def get_release(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, A
 
 @router.post("/apps/{app}/releases", status_code=201)
 def create_rollback(app: str, body: RollbackBody, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
-    with ctx.store.session() as s:
-        row = find_app(s, user, app)
-        target = str(body.release) if body.release is not None else None
-        release = rollback(s, row, user, target)
-        result = _json(s, row, release, current_release(s, row))
-    release_event(ctx, row, release, user)
-    return result
+    target = str(body.release) if body.release is not None else None
+    release = roll_back(ctx, user, app, target)
+    return get_release(app, str(release.version), ctx, user)

@@ -15,24 +15,18 @@ from kapal.client import KapalApiError
 from kapal.client.types import Authorization
 
 
-def read_credentials(
-    env: CliEnv, email: str | None, password: str | None, *, confirm: bool = False
-) -> tuple[str, str]:
-    """Options first; then prompts on a terminal, or one line each from piped stdin."""
-    if email is None or password is None:
-        if env.stdin_tty:
-            if email is None:
-                email = str(click.prompt("Email"))
-            if password is None:
-                password = str(
-                    click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
-                )
-        else:
-            stdin = sys.stdin
-            if email is None:
-                email = stdin.readline().strip()
-            if password is None:
-                password = stdin.readline().rstrip("\r\n")
+def read_credentials(env: CliEnv, email: str | None, *, confirm: bool = False) -> tuple[str, str]:
+    """Prompts on a terminal, or one line each from piped stdin. The password is never an
+    option: arguments show in `ps` and in shell history."""
+    if env.stdin_tty:
+        if email is None:
+            email = str(click.prompt("Email"))
+        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+    else:
+        stdin = sys.stdin
+        if email is None:
+            email = stdin.readline().strip()
+        password = stdin.readline().rstrip("\r\n")
     email = email.strip()
     if not email or not password:
         raise CliError("An email and a password are required.")
@@ -47,30 +41,29 @@ def _save(env: CliEnv, auth: Authorization) -> str:
     return email
 
 
-_email = click.option("--email", help="Account email (prompted for when missing).")
-_password = click.option(
-    "--password", help="Password (prompted for when missing; read from stdin when piped)."
+_email = click.option(
+    "--email",
+    help="Account email (prompted for when missing). The password is prompted for, "
+    "or read from the next line of piped stdin.",
 )
 
 
 @click.command("signup")
 @_email
-@_password
 @pass_env
-def signup(env: CliEnv, email: str | None, password: str | None) -> None:
+def signup(env: CliEnv, email: str | None) -> None:
     """Create an account on this Kapal and log in to it."""
-    email, password = read_credentials(env, email, password, confirm=True)
+    email, password = read_credentials(env, email, confirm=True)
     auth = env.client(authenticated=False).signup(email, password)
     click.echo(f"Account created. Logged in as {_save(env, auth)}")
 
 
 @click.command("login")
 @_email
-@_password
 @pass_env
-def login(env: CliEnv, email: str | None, password: str | None) -> None:
+def login(env: CliEnv, email: str | None) -> None:
     """Log in with your email and password; saves an API token in ~/.netrc (git uses it too)."""
-    email, password = read_credentials(env, email, password)
+    email, password = read_credentials(env, email)
     client = env.client(authenticated=False)
     try:
         auth = client.login(email, password, f"Kapal CLI login from {socket.gethostname()}")

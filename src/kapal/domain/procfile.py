@@ -7,6 +7,7 @@ import re
 from kapal.domain.errors import InvalidParams
 
 _LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]*)\s*:\s*(.+?)\s*$")
+MAX_TYPE_LENGTH = 63
 
 
 class ProcfileError(InvalidParams):
@@ -26,6 +27,11 @@ def parse_procfile(text: str) -> dict[str, str]:
                 f'Procfile line {number}: expected "<process type>: <command>", got {raw.strip()!r}'
             )
         name, command = match.groups()
+        if len(name) > MAX_TYPE_LENGTH:
+            raise ProcfileError(
+                f"Procfile line {number}: process type names are at most {MAX_TYPE_LENGTH} "
+                "characters"
+            )
         if name in types:
             raise ProcfileError(f"Procfile line {number}: process type {name!r} is declared twice")
         types[name] = command

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import ipaddress
 import logging
@@ -17,7 +15,7 @@ from kapal.domain.errors import Unauthorized
 from kapal.git.backend import BackendError, GitBackend
 from kapal.git.repos import ensure_repo, git_env
 from kapal.services.apps import get_app
-from kapal.services.auth import authenticate
+from kapal.services.auth import authenticate, basic_credentials
 from kapal.services.context import Context
 from kapal.settings import Settings
 
@@ -42,14 +40,8 @@ def smart_service(method: str, path: str, service_param: str | None) -> str | No
 
 def basic_password(header: str | None) -> str | None:
     """The password of `Authorization: Basic ...`: the API token, whatever the username."""
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.partition(":")[2] or None
+    credentials = basic_credentials(header)
+    return credentials[1] or None if credentials else None
 
 
 def internal_api_url(settings: Settings) -> str:

@@ -29,7 +29,7 @@ from kapal.domain.errors import Conflict, InvalidParams, KapalError, NotFound
 from kapal.domain.names import random_addon_name
 from kapal.services.access import find_app
 from kapal.services.context import Context
-from kapal.services.releases import add_release, current_release, release_event
+from kapal.services.releases import derive_release, release_base, release_event
 from kapal.store.models import Addon, App, Attachment, Release, User
 
 log = logging.getLogger(__name__)
@@ -119,15 +119,15 @@ def _attach(
         row.config = dict(config)
         attachment = Attachment(addon_id=row.id, app_id=app.id, name=attach_as)
         s.add(attachment)
-        current = current_release(s, app)
-        env = dict(current.config) if current else {}
+        base = release_base(s, app)
+        env = dict(base.config) if base else {}
         env[config_var(attach_as)] = config["URL"]
-        release = add_release(
+        release = derive_release(
             s,
             app,
             user,
             f"Attach {attach_as} (@ref:{row.name})",
-            slug_id=current.slug_id if current else None,
+            base=base,
             config=env,
             # Heroku skips the release phase when only add-on config changes.
             run_release_phase=False,
@@ -226,18 +226,18 @@ def destroy_addon(ctx: Context, user: User, app_ident: str, ident: str) -> Addon
         addon.state = "deprovisioning"
         release = None
         if view.attachments:
-            current = current_release(s, app)
-            env = dict(current.config) if current else {}
+            base = release_base(s, app)
+            env = dict(base.config) if base else {}
             for attachment in view.attachments:
                 env.pop(config_var(attachment.name), None)
                 s.delete(attachment)
             names = ", ".join(a.name for a in view.attachments)
-            release = add_release(
+            release = derive_release(
                 s,
                 app,
                 user,
                 f"Detach {names} (@ref:{addon.name})",
-                slug_id=current.slug_id if current else None,
+                base=base,
                 config=env,
                 run_release_phase=False,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kapal.domain.errors import Conflict, InvalidParams
@@ -30,17 +31,20 @@ def create_app(ctx: Context, user: User, name: str | None = None) -> App:
     """A new app with Heroku's first two releases; a random name when none is given."""
     if name is not None and name != "":
         validate_app_name(name)
-    with ctx.store.session() as s:
-        if name:
-            if s.scalar(select(App.id).where(App.name == name)) is not None:
-                raise Conflict(f"Name {name} is already taken.")
-        else:
-            name = _free_random_name(s)
-        app = App(name=name, owner_id=user.id)
-        s.add(app)
-        s.flush()
-        first = add_release(s, app, user, "Initial release", slug_id=None, config={})
-        second = add_release(s, app, user, "Enable Logplex", slug_id=None, config={})
+    try:
+        with ctx.store.session() as s:
+            if name:
+                if s.scalar(select(App.id).where(App.name == name)) is not None:
+                    raise Conflict(f"Name {name} is already taken.")
+            else:
+                name = _free_random_name(s)
+            app = App(name=name, owner_id=user.id)
+            s.add(app)
+            s.flush()
+            first = add_release(s, app, user, "Initial release", slug_id=None, config={})
+            second = add_release(s, app, user, "Enable Logplex", slug_id=None, config={})
+    except IntegrityError:  # the same name taken at the same moment
+        raise Conflict(f"Name {name} is already taken.") from None
     for release in (first, second):
         ctx.event(app.id, f"{release.description} by user {user.email}")
         ctx.event(app.id, f"Release v{release.version} created by user {user.email}")
@@ -53,6 +57,18 @@ def _free_random_name(s: Session) -> str:
         if s.scalar(select(App.id).where(App.name == name)) is None:
             return name
     raise Conflict("Could not find a free app name; please choose one.")
+
+
+def set_maintenance(ctx: Context, user: User, ident: str, on: bool) -> App:
+    """Maintenance mode: the router answers with a maintenance page (H80); dynos keep running."""
+    with ctx.store.session() as s:
+        app = find_app(s, user, ident)
+        changed = app.maintenance != on
+        app.maintenance = on
+    if changed:
+        ctx.event(app.id, f"{'Enable' if on else 'Disable'} maintenance mode by user {user.email}")
+        ctx.wake()
+    return app
 
 
 def destroy_app(ctx: Context, user: User, ident: str, confirm: str | None = None) -> App:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kapal.domain.errors import Conflict, InvalidParams, Unauthorized
@@ -17,6 +20,20 @@ from kapal.store.models import Token, User
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # argon2 hashes whatever it gets; don't let a request make it work for free
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(username, password) of an `Authorization: Basic ...` header, else None."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, _, password = decoded.partition(":")
+    return username, password
 
 
 def hash_secret(secret: str) -> str:
@@ -26,19 +43,27 @@ def hash_secret(secret: str) -> str:
 def signup(ctx: Context, email: str, password: str) -> tuple[User, str]:
     """Create an account and its first API token."""
     email = validate_email(email)
-    if len(password) < MIN_PASSWORD:
-        raise InvalidParams(f"Password must be at least {MIN_PASSWORD} characters.")
-    with ctx.store.session() as s:
-        if s.scalar(select(User).where(User.email == email)) is not None:
-            raise Conflict(f"An account with email {email} already exists.")
-        user = User(email=email, password_hash=_hasher.hash(password))
-        s.add(user)
-        s.flush()
-        token = _new_token(s, user, "kapal signup")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidParams(
+            f"Password must be between {MIN_PASSWORD} and {MAX_PASSWORD} characters."
+        )
+    taken = Conflict(f"An account with email {email} already exists.")
+    try:
+        with ctx.store.session() as s:
+            if s.scalar(select(User).where(User.email == email)) is not None:
+                raise taken
+            user = User(email=email, password_hash=_hasher.hash(password))
+            s.add(user)
+            s.flush()
+            token = _new_token(s, user, "kapal signup")
+    except IntegrityError:  # the same email signed up at the same moment
+        raise taken from None
     return user, token
 
 
 def check_password(ctx: Context, email: str, password: str) -> User:
+    if len(password) > MAX_PASSWORD:
+        raise Unauthorized("Invalid email or password.")
     with ctx.store.session() as s:
         user = s.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:

@@ -6,7 +6,7 @@ from kapal.domain.errors import InvalidParams
 from kapal.domain.names import validate_config_key
 from kapal.services.access import find_app
 from kapal.services.context import Context
-from kapal.services.releases import add_release, current_release, release_event
+from kapal.services.releases import derive_release, latest_release, release_base, release_event
 from kapal.store.models import Release, User
 
 MAX_CONFIG_BYTES = 32 * 1024
@@ -14,7 +14,7 @@ MAX_CONFIG_BYTES = 32 * 1024
 
 def get_config(ctx: Context, user: User, app_ident: str) -> dict[str, str]:
     with ctx.store.session() as s:
-        release = current_release(s, find_app(s, user, app_ident))
+        release = latest_release(s, find_app(s, user, app_ident))
         return dict(release.config) if release else {}
 
 
@@ -28,8 +28,8 @@ def update_config(
             raise InvalidParams(f"Value of {key} must be a string or null.")
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        current = current_release(s, app)
-        config = dict(current.config) if current else {}
+        base = release_base(s, app)
+        config = dict(base.config) if base else {}
         new = dict(config)
         for key, value in changes.items():
             if value is None:
@@ -47,13 +47,6 @@ def update_config(
             parts.append(f"Set {', '.join(set_keys)} config vars")
         if removed:
             parts.append(f"Remove {', '.join(removed)} config vars")
-        release = add_release(
-            s,
-            app,
-            user,
-            "; ".join(parts),
-            slug_id=current.slug_id if current else None,
-            config=new,
-        )
+        release = derive_release(s, app, user, "; ".join(parts), base=base, config=new)
     release_event(ctx, app, release, user)
     return new, release

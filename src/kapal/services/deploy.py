@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kapal.services.context import Context
 from kapal.services.formation import sync_formation
-from kapal.services.releases import add_release, current_release, release_event
+from kapal.services.releases import derive_release, release_base, release_event
 from kapal.store.models import App, Release, Slug, User
 
 
@@ -15,15 +15,9 @@ def release_slug(ctx: Context, app_id: str, user: User, slug_id: str) -> Release
         slug = s.get(Slug, slug_id)
         if app is None or slug is None:
             raise LookupError("app or slug vanished during the build")
-        current = current_release(s, app)
+        base = release_base(s, app)
         sync_formation(s, app, slug.process_types)
-        release = add_release(
-            s,
-            app,
-            user,
-            f"Deploy {(slug.commit or slug.id)[:8]}",
-            slug_id=slug.id,
-            config=dict(current.config) if current else {},
-        )
+        description = f"Deploy {(slug.commit or slug.id)[:8]}"
+        release = derive_release(s, app, user, description, base=base, slug_id=slug.id)
     release_event(ctx, app, release, user)
     return release

@@ -15,6 +15,8 @@ from kapal.services.formation import process_types
 from kapal.services.releases import current_release
 from kapal.store.models import Dyno, User
 
+MAX_COMMAND = 32 * 1024
+
 
 def list_dynos(ctx: Context, user: User, app_ident: str) -> list[Dyno]:
     with ctx.store.session() as s:
@@ -36,6 +38,8 @@ def run_one_off(
     rendezvous secret the client presents to the agent to start it and stream its I/O."""
     if not command.strip():
         raise InvalidParams("A command is required.")
+    if len(command) > MAX_COMMAND:
+        raise InvalidParams(f"Commands are limited to {MAX_COMMAND} characters.")
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
         release = current_release(s, app)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kapal.domain.errors import InvalidParams
+from kapal.domain.errors import InvalidParams, NotFound
 from kapal.domain.formation import display_size, normalise_size, validate_quantity
 from kapal.services.access import find_app
 from kapal.services.context import Context
@@ -84,13 +84,17 @@ def scale(ctx: Context, user: User, app_ident: str, updates: list[Update]) -> li
 
 
 def restart(ctx: Context, user: User, app_ident: str, target: str | None = None) -> None:
-    """Replace all dynos, one process type (`web`) or one dyno (`web.1`)."""
+    """Replace all dynos, a process type (`web`) or one dyno (`web.1` or its id)."""
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        if target and "." in target:
-            dyno = s.scalar(select(Dyno).where(Dyno.app_id == app.id, Dyno.name == target))
-            if dyno is None:
-                raise InvalidParams(f"Couldn't find dyno {target}.")
+        dyno = None
+        if target:
+            dyno = s.scalar(
+                select(Dyno).where(
+                    Dyno.app_id == app.id, (Dyno.name == target) | (Dyno.id == target)
+                )
+            )
+        if dyno is not None:
             dyno.restart_at = now()  # the agent replaces dynos whose restart_at has passed
         else:
             query = select(Formation).where(Formation.app_id == app.id)
@@ -98,7 +102,7 @@ def restart(ctx: Context, user: User, app_ident: str, target: str | None = None)
                 query = query.where(Formation.type == target)
             rows = list(s.scalars(query))
             if target and not rows:
-                raise InvalidParams(f"Couldn't find process type {target}.")
+                raise NotFound(f"Couldn't find a dyno or process type named {target}.")
             for row in rows:
                 row.restarted_at = now()
     ctx.event(app.id, f"Restart {target or 'all dynos'} by user {user.email}")

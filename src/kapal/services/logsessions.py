@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from kapal.services.auth import hash_secret
 from kapal.services.context import Context
 from kapal.store.models import LogSession, User, now
 
+DYNO_FILTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 SESSION_TTL = timedelta(minutes=5)
 MAX_LINES = 1500
 
@@ -29,6 +31,8 @@ def create_log_session(
     """Returns the URL that streams the session."""
     if not 0 <= lines <= MAX_LINES:
         raise InvalidParams(f"lines must be between 0 and {MAX_LINES}.")
+    if dyno is not None and not DYNO_FILTER.match(dyno):
+        raise InvalidParams("dyno must be a dyno name such as web.1 or a process type such as web.")
     if source == "heroku":  # what Heroku users type for platform lines
         source = "kapal"
     if source is not None and source not in SOURCES:

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kapal.domain.errors import InvalidParams, NotFound
+from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.store.models import App, Release, Slug, User
 
@@ -16,6 +17,47 @@ def current_release(s: Session, app: App) -> Release | None:
         .where(Release.app_id == app.id, Release.status == "succeeded")
         .order_by(Release.version.desc())
         .limit(1)
+    )
+
+
+def latest_release(s: Session, app: App) -> Release | None:
+    """The newest release that is live or about to be (its release phase still running)."""
+    return s.scalar(
+        select(Release)
+        .where(Release.app_id == app.id, Release.status != "failed")
+        .order_by(Release.version.desc())
+        .limit(1)
+    )
+
+
+def release_base(s: Session, app: App) -> Release | None:
+    """What the next release builds on (latest_release), with the app's row locked so that
+    concurrent writers of one app's releases take turns instead of losing a change."""
+    s.execute(select(App.id).where(App.id == app.id).with_for_update())
+    return latest_release(s, app)
+
+
+def derive_release(
+    s: Session,
+    app: App,
+    user: User | None,
+    description: str,
+    *,
+    base: Release | None,
+    slug_id: str | None = None,
+    config: dict[str, str] | None = None,
+    run_release_phase: bool = True,
+) -> Release:
+    """The next release: `base` (from release_base) with a new slug and/or config.
+    A release built on one whose release phase is still pending waits for its own."""
+    return add_release(
+        s,
+        app,
+        user,
+        description,
+        slug_id=slug_id if slug_id is not None else (base.slug_id if base else None),
+        config=config if config is not None else (dict(base.config) if base else {}),
+        run_release_phase=run_release_phase or (base is not None and base.status == "pending"),
     )
 
 
@@ -77,8 +119,18 @@ def find_release(s: Session, app: App, ident: str) -> Release:
     return release
 
 
+def roll_back(ctx: Context, user: User, app_ident: str, ident: str | None) -> Release:
+    """`releases:rollback [vN]` as one use-case: the new release, its events, the wake-up."""
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident)
+        release = rollback(s, app, user, ident)
+    release_event(ctx, app, release, user)
+    return release
+
+
 def rollback(s: Session, app: App, user: User, ident: str | None) -> Release:
     """A new release with the slug and config of an earlier one (default: the one before)."""
+    release_base(s, app)  # takes the app's lock
     current = current_release(s, app)
     if ident is None:
         if current is None:

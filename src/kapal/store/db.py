@@ -18,7 +18,18 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # isolation_level=None stops pysqlite from starting transactions lazily at the first
+        # write (its reads would then see other writers' commits mid-transaction); the
+        # "begin" hook starts each one with the write lock taken, so read-modify-write
+        # use-cases are serialised instead of losing each other's updates.
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False, "isolation_level": None},
+        )
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:

@@ -172,3 +172,45 @@ def test_log_session_url(client: TestClient) -> None:
     assert url.startswith("http://localhost:5001/sessions/") and url.endswith("?tail=true")
     too_many = client.post("/apps/my-app/log-sessions", json={"lines": 5000}, headers=auth)
     assert too_many.status_code == 422
+
+
+def test_restart_targets_and_maintenance(client: TestClient, ctx: Context) -> None:
+    auth = signup(client)
+    app_id = client.post("/apps", json={"name": "my-app"}, headers=auth).json()["id"]
+    user = authenticate(ctx, auth["Authorization"].split()[1])
+    with ctx.store.session() as s:
+        slug = Slug(
+            app_id=app_id, checksum="SHA256:0", size=1, process_types={"web": "a", "worker": "b"}
+        )
+        s.add(slug)
+    release_slug(ctx, app_id, user, slug.id)
+    assert client.delete("/apps/my-app/dynos/worker", headers=auth).status_code == 202
+    missing = client.delete("/apps/my-app/dynos/nothing.1", headers=auth)
+    assert missing.status_code == 404 and missing.json()["id"] == "not_found"
+    run = client.post("/apps/my-app/dynos", json={"command": "ls"}, headers=auth).json()
+    assert client.delete(f"/apps/my-app/dynos/{run['id']}", headers=auth).status_code == 202
+
+    on = client.patch("/apps/my-app", json={"maintenance": True}, headers=auth)
+    assert on.status_code == 200 and on.json()["maintenance"] is True
+    assert client.get("/apps/my-app", headers=auth).json()["maintenance"] is True
+
+
+def test_oversized_json_is_refused(client: TestClient) -> None:
+    auth = signup(client)
+    client.post("/apps", json={"name": "my-app"}, headers=auth)
+    huge = {"K": "x" * (1024 * 1024 + 1)}
+    response = client.patch("/apps/my-app/config-vars", json=huge, headers=auth)
+    assert response.status_code == 413
+    assert client.get("/apps/my-app/config-vars", headers=auth).json() == {}
+
+
+def test_log_session_filters_are_validated(client: TestClient) -> None:
+    auth = signup(client)
+    client.post("/apps", json={"name": "my-app"}, headers=auth)
+    for dyno in ("web.1", "web", "router"):
+        ok = client.post("/apps/my-app/log-sessions", json={"dyno": dyno}, headers=auth)
+        assert ok.status_code == 201
+    bad = client.post("/apps/my-app/log-sessions", json={"dyno": "x" * 200}, headers=auth)
+    assert bad.status_code == 422
+    source = client.post("/apps/my-app/log-sessions", json={"source": "nope"}, headers=auth)
+    assert source.status_code == 422

@@ -22,7 +22,7 @@ def saved_token(path: Path) -> str | None:
 
 def test_signup_with_options_saves_the_token(kapal: Kapal, fake: FakeApi) -> None:
     fake.on("POST", "/signup", authorization(), status=201)
-    result = kapal("signup", "--email", "new@example.com", "--password", "s3cret!")
+    result = kapal("signup", "--email", "new@example.com", input="s3cret!\n")
     assert result.exit_code == 0, result.output
     assert result.stdout == "Account created. Logged in as new@example.com\n"
     request = fake.one("POST", "/signup")
@@ -71,7 +71,7 @@ def test_login_with_wrong_password(kapal: Kapal, fake: FakeApi) -> None:
     fake.error(
         "POST", "/oauth/authorizations", 401, "unauthorized", "Invalid credentials provided."
     )
-    result = kapal("login", "--email", "a@example.com", "--password", "bad")
+    result = kapal("login", "--email", "a@example.com", input="bad\n")
     assert result.exit_code == 1
     assert result.stderr == " ▸    Invalid credentials provided.\n"
     assert saved_token(kapal.netrc_path) == TOKEN
@@ -138,7 +138,7 @@ def test_netrc_entry_follows_the_api_host(kapal: Kapal, fake: FakeApi, home: Pat
 
 def test_netrc_defaults_to_home(kapal: Kapal, fake: FakeApi, home: Path) -> None:
     fake.on("POST", "/oauth/authorizations", authorization(), status=201)
-    result = kapal("login", "--email", "new@example.com", "--password", "x", env={"NETRC": ""})
+    result = kapal("login", "--email", "new@example.com", input="x\n", env={"NETRC": ""})
     assert result.exit_code == 0, result.output
     assert saved_token(home / ".netrc") == FRESH
 

@@ -38,3 +38,8 @@ commands = st.from_regex(r"[a-z$][ -~]{0,40}[a-z]", fullmatch=True)
 def test_round_trip(types: dict[str, str]) -> None:
     text = "\n".join(f"{name}: {command}" for name, command in types.items())
     assert parse_procfile(text) == {name: command.strip() for name, command in types.items()}
+
+
+def test_overlong_process_type_names_are_refused() -> None:
+    with pytest.raises(ProcfileError, match="line 1: process type names are at most 63"):
+        parse_procfile("w" * 64 + ": run\n")

@@ -110,3 +110,38 @@ def test_destroy_needs_the_right_confirmation(ctx: Context, user: User) -> None:
         apps.destroy_app(ctx, user, "my-app", confirm="other")
     apps.destroy_app(ctx, user, "my-app", confirm="my-app")
     assert apps.list_apps(ctx, user) == []
+
+
+def test_changes_during_a_release_phase_build_on_the_pending_deploy(
+    ctx: Context, user: User
+) -> None:
+    """A config change made while v3's release command runs must not drop v3's slug."""
+    app = apps.create_app(ctx, user, "my-app")
+    deployed = deploy(ctx, user, app.id, {"web": "x", "release": "./migrate"})
+    _, changed = config.update_config(ctx, user, "my-app", {"A": "1"})
+    assert changed is not None
+    assert changed.slug_id == deployed.slug_id
+    assert changed.status == "pending"  # it waits for its own release phase too
+    assert config.get_config(ctx, user, "my-app") == {"A": "1"}
+
+
+def test_interleaved_config_changes_lose_nothing(ctx: Context, user: User) -> None:
+    """Two writers at once: the second waits for the first instead of overwriting it."""
+    import threading
+
+    apps.create_app(ctx, user, "my-app")
+    barrier = threading.Barrier(8)
+
+    def set_one(n: int) -> None:
+        barrier.wait()
+        config.update_config(ctx, user, "my-app", {f"K{n}": str(n)})
+
+    threads = [threading.Thread(target=set_one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert config.get_config(ctx, user, "my-app") == {f"K{n}": str(n) for n in range(8)}
+    with ctx.store.session() as s:
+        versions = [r.version for r in list_releases(s, apps.get_app(ctx, user, "my-app"))]
+    assert versions == list(range(1, 11))

@@ -24,7 +24,7 @@ def test_duplicate_email_and_short_password(ctx: Context) -> None:
     auth.signup(ctx, "ann@example.com", "password123")
     with pytest.raises(Conflict):
         auth.signup(ctx, "ANN@example.com", "password123")
-    with pytest.raises(InvalidParams, match="at least 8"):
+    with pytest.raises(InvalidParams, match="between 8 and 1024"):
         auth.signup(ctx, "bob@example.com", "short")
 
 
@@ -45,3 +45,18 @@ def test_revoked_tokens_stop_working(ctx: Context) -> None:
         auth.authenticate(ctx, token)
     with pytest.raises(Unauthorized):
         auth.authenticate(ctx, "")
+
+
+def test_oversized_passwords_are_refused_before_hashing(ctx: Context) -> None:
+    with pytest.raises(InvalidParams):
+        auth.signup(ctx, "ann@example.com", "x" * 1025)
+    auth.signup(ctx, "ann@example.com", "password123")
+    with pytest.raises(Unauthorized):
+        auth.login(ctx, "ann@example.com", "x" * 100_000)
+
+
+def test_basic_credentials() -> None:
+    assert auth.basic_credentials("Basic dXNlcjpwYTpzcw==") == ("user", "pa:ss")
+    assert auth.basic_credentials("Bearer abc") is None
+    assert auth.basic_credentials("Basic !!!") is None
+    assert auth.basic_credentials(None) is None
