@@ -42,9 +42,3 @@ class Conflict(KapalError):
 class InvalidParams(KapalError):
     id = "invalid_params"
     status = 422
-
-
-ERRORS_BY_ID: dict[str, type[KapalError]] = {
-    cls.id: cls
-    for cls in (KapalError, BadRequest, Unauthorized, Forbidden, NotFound, Conflict, InvalidParams)
-}

@@ -9,7 +9,6 @@ from kapal.domain.errors import InvalidParams
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
 CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PROCESS_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _ADJECTIVES = (
@@ -59,12 +58,6 @@ def validate_config_key(key: str) -> str:
             "not starting with a digit."
         )
     return key
-
-
-def validate_process_type(name: str) -> str:
-    if not PROCESS_TYPE.match(name):
-        raise InvalidParams(f"Process type {name!r} is invalid.")
-    return name
 
 
 def validate_email(email: str) -> str:

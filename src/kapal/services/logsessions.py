@@ -6,6 +6,8 @@ import re
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import delete
+
 from kapal.domain.errors import InvalidParams
 from kapal.domain.logline import SOURCES
 from kapal.services.access import find_app
@@ -40,6 +42,7 @@ def create_log_session(
     secret = secrets.token_urlsafe(32)
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
+        s.execute(delete(LogSession).where(LogSession.expires_at < now()))
         s.add(
             LogSession(
                 id_hash=hash_secret(secret),
