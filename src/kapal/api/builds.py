@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from kapal.api.deps import CtxDep, UserDep
 from kapal.api.serializers import ts, user_ref
 from kapal.build.queue import build_queue
+from kapal.services.build_job import Builder
 from kapal.services.builds import (
-    Builder,
     BuildView,
     check_output_secret,
     create_build,

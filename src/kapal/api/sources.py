@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from kapal.api.deps import CtxDep, UserDep
-from kapal.services.builds import create_source, upload_source, uploaded_source
+from kapal.services.sources import create_source, upload_source, uploaded_source
 
 router = APIRouter()
 

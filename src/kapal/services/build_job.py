@@ -1,0 +1,171 @@
+"""The build job: compile a slug, release it, wait for the release phase; its output is a
+file that the output stream URL follows until the build's status leaves `pending`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import update
+from uv import find_uv_bin
+
+from kapal.build.buildpack import Buildpack, CompileDirs
+from kapal.build.compiler import COMPILE_TIMEOUT, compile_slug
+from kapal.build.output import BuildOutput
+from kapal.build.process import BuildFailed
+from kapal.build.python import PythonBuildpack
+from kapal.build.queue import BuildQueue
+from kapal.build.slugs import SlugStore
+from kapal.services.builds import input_path, log_path
+from kapal.services.context import Context
+from kapal.services.deploy import release_slug
+from kapal.store.models import App, Build, Release, Slug, User, now
+
+log = logging.getLogger(__name__)
+
+RELEASE_TIMEOUT = 3600 + 60.0  # Heroku's release phase limit, and a little more
+RELEASE_POLL = 0.2
+
+
+class Builder:
+    """Runs builds on a queue: compile a slug, release it, wait for the release phase."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        queue: BuildQueue,
+        *,
+        buildpacks: Sequence[Buildpack] | None = None,
+        compile_timeout: float = COMPILE_TIMEOUT,
+        release_timeout: float = RELEASE_TIMEOUT,
+    ) -> None:
+        self.ctx = ctx
+        self.queue = queue
+        self.buildpacks = buildpacks or [PythonBuildpack(ctx.settings.build_python, find_uv_bin())]
+        self.compile_timeout = compile_timeout
+        self.release_timeout = release_timeout
+
+    def start(self, build_id: str) -> None:
+        self.queue.submit(f"build {build_id}", lambda: self.run(build_id))
+
+    async def run(self, build_id: str) -> None:
+        settings = self.ctx.settings
+        build, app, user = await asyncio.to_thread(self._load, build_id)
+        out = BuildOutput(log_path(settings, build_id))
+        work = settings.builds_dir / "tmp" / build_id
+        status, slug_id, release_id = "failed", None, None
+        self.ctx.event(app.id, f"Build started by user {user.email}")
+        try:
+            compiled = await compile_slug(
+                input_path(settings, build_id),
+                CompileDirs(work, settings.cache_dir / app.id),
+                out,
+                self.buildpacks,
+                SlugStore(settings.slugs_dir, settings.slug_max_bytes),
+                timeout=self.compile_timeout,
+            )
+            slug = Slug(
+                app_id=app.id,
+                checksum=compiled.checksum,
+                size=compiled.size,
+                process_types=compiled.process_types,
+                commit=build.source_version,
+            )
+            slug_id = await asyncio.to_thread(self._insert, slug)
+            self.ctx.event(app.id, "Build succeeded")
+            status = "succeeded"
+            release_id = await self._release(app, user, slug_id, out)
+        except BuildFailed:
+            self.ctx.event(app.id, "Build failed -- check your build output")
+        except asyncio.CancelledError:
+            status = "failed"
+            out.error("The build was interrupted because Kapal's API stopped.")
+            self.ctx.event(app.id, "Build failed -- check your build output")
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        except Exception:
+            status = "failed"
+            log.exception("build %s of app %s crashed", build_id, app.name)
+            out.error("The build failed because of an internal error in Kapal.")
+            self.ctx.event(app.id, "Build failed -- check your build output")
+        finally:
+            out.close()  # every line is written before the status leaves `pending`
+            self._finish(build_id, status, slug_id, release_id)
+            input_path(settings, build_id).unlink(missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, work, True)
+
+    def _load(self, build_id: str) -> tuple[Build, App, User]:
+        with self.ctx.store.session() as s:
+            build = s.get(Build, build_id)
+            if build is None:
+                raise LookupError(f"build {build_id} vanished before it started")
+            app = s.get(App, build.app_id)
+            user = s.get(User, build.user_id)
+            assert app is not None and user is not None
+            return build, app, user
+
+    def _insert(self, slug: Slug) -> str:
+        with self.ctx.store.session() as s:
+            s.add(slug)
+            s.flush()
+            return slug.id
+
+    def _finish(
+        self, build_id: str, status: str, slug_id: str | None, release_id: str | None
+    ) -> None:
+        with self.ctx.store.session() as s:
+            s.execute(
+                update(Build)
+                .where(Build.id == build_id)
+                .values(status=status, slug_id=slug_id, release_id=release_id, updated_at=now())
+            )
+
+    async def _release(self, app: App, user: User, slug_id: str, out: BuildOutput) -> str:
+        out.step("Launching...")
+        release = await asyncio.to_thread(release_slug, self.ctx, app.id, user, slug_id)
+        if release.status == "pending":
+            out.error(
+                "Release command declared: this new release will not be available "
+                "until the command succeeds."
+            )
+            out.detail("Running release command...")
+            release = await self._await_release(release.id)
+            for line in release.output.splitlines():
+                out.detail(line)
+            if release.status != "succeeded":
+                out.error(f"Release command failed; v{release.version} was not deployed.")
+                return release.id
+        out.detail(f"Released v{release.version}")
+        out.detail(f"{self.ctx.settings.web_url(app.name)} deployed to Kapal")
+        return release.id
+
+    async def _await_release(self, release_id: str) -> Release:
+        """Poll until the agent has run the release phase (or it took too long)."""
+        deadline = time.monotonic() + self.release_timeout
+        while True:
+            release = await asyncio.to_thread(self._get_release, release_id)
+            if release.status != "pending":
+                return release
+            if time.monotonic() > deadline:
+                return await asyncio.to_thread(self._time_out_release, release_id)
+            await asyncio.sleep(RELEASE_POLL)
+
+    def _get_release(self, release_id: str) -> Release:
+        with self.ctx.store.session() as s:
+            release = s.get(Release, release_id)
+            assert release is not None
+            return release
+
+    def _time_out_release(self, release_id: str) -> Release:
+        with self.ctx.store.session() as s:
+            s.execute(
+                update(Release)
+                .where(Release.id == release_id, Release.status == "pending")
+                .values(status="failed", output="The release command did not finish in time.")
+            )
+            release = s.get(Release, release_id)
+            assert release is not None
+            return release
