@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pwd
 import secrets
 import shutil
 import stat
@@ -16,6 +15,7 @@ from urllib.parse import quote
 
 from kapal.addons.errors import ClusterError
 from kapal.settings import Settings
+from kapal.system_users import ensure_system_user
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +40,6 @@ def find_bin_dir(root: Path = DEBIAN_ROOT) -> Path:
             "to use an existing server."
         )
     return max(found, key=lambda p: int(p.parent.name))
-
-
-def ensure_system_user(name: str = SYSTEM_USER) -> pwd.struct_passwd:
-    """The unprivileged user PostgreSQL runs as (it refuses to run as root)."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        pass
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "-U", name],
-        check=True,
-        timeout=60,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        capture_output=True,
-    )
-    log.info("created system user %s for PostgreSQL", name)
-    return pwd.getpwnam(name)
 
 
 def conf_value(text: str) -> str:

@@ -61,7 +61,8 @@ async def compile_slug(
     A failure is printed (` !     ...`) and raised as BuildFailed."""
     language: str | None = None
     try:
-        await asyncio.to_thread(extract, source, dirs.build_dir)
+        # Twice the slug limit: room for a source that compresses well, not for a bomb.
+        await asyncio.to_thread(extract, source, dirs.build_dir, 2 * slugs.max_bytes)
         buildpack = detect(buildpacks, dirs.build_dir)
         if buildpack is None:
             raise BuildFailed(NO_LANGUAGE, hint=NO_LANGUAGE_HINT)

@@ -1,4 +1,8 @@
-"""Build subprocesses: output relayed line by line into the build log, killed as a group."""
+"""Build subprocesses: output relayed line by line into the build log, killed as a group.
+
+Steps that run the app's code (uv running an sdist's setup.py) run as an unprivileged user
+when given one; the platform reads their output and writes the log.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,13 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from kapal.build.output import BuildOutput, decode_line, split_lines
+from kapal.system_users import RunAs, with_umask
+
+# Explicit, so a slug's file modes do not depend on the umask the platform runs with.
+BUILD_UMASK = 0o022
 
 
 class BuildFailed(Exception):
@@ -21,6 +30,10 @@ class BuildFailed(Exception):
         self.hint = hint
 
 
+def _as(run_as: RunAs | None) -> dict[str, Any]:
+    return run_as.spawn_options(BUILD_UMASK) if run_as else with_umask(BUILD_UMASK)
+
+
 async def run_step(
     argv: Sequence[str],
     *,
@@ -28,6 +41,7 @@ async def run_step(
     env: Mapping[str, str],
     out: BuildOutput,
     timeout: float,
+    run_as: RunAs | None = None,
 ) -> int:
     """Run one command, indenting its merged stdout/stderr into the log; its exit status."""
     proc = await asyncio.create_subprocess_exec(
@@ -38,6 +52,7 @@ async def run_step(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # so a timeout or cancel stops its children too
+        **_as(run_as),
     )
     assert proc.stdout is not None
     try:
@@ -53,20 +68,30 @@ async def run_step(
     except TimeoutError:
         raise BuildFailed(f"{argv[0]} did not finish within {timeout:.0f} seconds.") from None
     finally:
+        # Also after a normal exit: nothing a step started in the background outlives it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
 
 
-async def capture(argv: Sequence[str], *, env: Mapping[str, str], timeout: float = 30) -> str:
+async def capture(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float = 30,
+    cwd: Path | None = None,
+    run_as: RunAs | None = None,
+) -> str:
     """The stdout of a short query command (`uv --version`); failure is a BuildFailed."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
+        cwd=cwd,
         env=dict(env),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        **_as(run_as),
     )
     try:
         async with asyncio.timeout(timeout):

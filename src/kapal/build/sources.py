@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from kapal.build.output import human_size
 from kapal.build.process import BuildFailed
+from kapal.domain.archive import ArchiveRefused, ArchiveTooLarge, MemberGuard
 
 
 class SourceTooLarge(Exception):
@@ -42,17 +43,37 @@ async def receive(target: Path, chunks: AsyncIterable[bytes], max_bytes: int) ->
     return size
 
 
-def extract(tarball: Path, dest: Path) -> None:
-    """Unpack a source tarball into dest; one top-level directory is taken as the app root."""
+def extract(tarball: Path, dest: Path, max_bytes: int) -> None:
+    """Unpack a source tarball into dest; one top-level directory is taken as the app root.
+
+    At most `max_bytes` unpacked (a small archive can unpack to terabytes); links may not lead
+    out of the app, and devices and pipes are refused (see kapal.domain.archive)."""
     dest.mkdir(parents=True, exist_ok=True)
+    guard = MemberGuard(max_bytes)
+
+    def checked(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        guard.check(member)
+        # Then tarfile's own rules too: no setuid bits, no ownership, sane modes.
+        return tarfile.data_filter(member, path)
+
     try:
         with tarfile.open(tarball, mode="r:*") as tar:
-            # The "data" filter refuses absolute paths, links out of dest, devices and setuid bits.
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, filter=checked)  # noqa: S202 (checked is data_filter and more)
+    except ArchiveTooLarge:
+        raise BuildFailed(
+            f"The source is larger than {human_size(max_bytes)} when unpacked: refusing to "
+            "unpack it further."
+        ) from None
+    except ArchiveRefused as exc:
+        raise BuildFailed(f"Refusing to unpack the source: {exc}.") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BuildFailed(f"Could not unpack the source: {exc}") from None
     entries = list(dest.iterdir())
     if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        if guard.links_reach_root:
+            raise BuildFailed(
+                "Refusing to unpack the source: a link in it leads out of its top directory."
+            )
         # Moved aside first: it may hold an entry with its own name.
         only = entries[0].rename(dest / ".kapal-source-root")
         for child in list(only.iterdir()):

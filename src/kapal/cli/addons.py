@@ -131,7 +131,7 @@ def list_addons(env: CliEnv, app: str | None) -> None:
 def create(
     env: CliEnv, app: str | None, service_plan: str, attachment: str | None, name: str | None
 ) -> None:
-    """Provision an add-on, e.g. `kapal addons:create kapal-postgresql:essential-0`."""
+    """Provision an add-on such as kapal-postgresql:essential-0 and attach it to the app."""
     app_name = env.resolve_app(app)
     client = env.client()
     with action(f"Creating {service_plan} on {hexagon(app_name)}"):

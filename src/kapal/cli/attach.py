@@ -8,8 +8,10 @@ sends EOT (`\\x04`, as Heroku's CLI does) and keeps the socket open until the ag
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 MARKER = "\uffff kapal-command-exit-status: ".encode()
@@ -90,8 +92,18 @@ def skip_greeting(sock: socket.socket) -> bytes | None:
     return received.split(b"\n", 1)[1]
 
 
+def _reader(stdin: BinaryIO) -> Callable[[int], bytes]:
+    """Read the file descriptor itself when there is one: a thread blocked in a buffered
+    read holds the buffer's lock, and the interpreter aborts at exit when it finds it held."""
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
+        return getattr(stdin, "read1", stdin.read)
+    return lambda size: os.read(fd, size)
+
+
 def _copy_stdin(stdin: BinaryIO, sock: socket.socket) -> None:
-    read = getattr(stdin, "read1", stdin.read)
+    read = _reader(stdin)
     try:
         while chunk := read(CHUNK):
             sock.sendall(chunk)

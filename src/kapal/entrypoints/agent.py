@@ -17,6 +17,7 @@ import uvloop
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.logs.hub import LogHub
 from kapal.logs.ingest import LogIngest
 from kapal.logs.sessions import SessionRequest, session_app, session_server
@@ -41,6 +42,7 @@ from kapal.settings import Settings
 from kapal.store.db import Store
 from kapal.store.models import App, Dyno, Formation, LogSession, Release, Slug, now
 from kapal.store.notify import WakeListener, notify
+from kapal.system_users import RunAs, unprivileged
 
 logger = logging.getLogger(__name__)
 
@@ -271,15 +273,32 @@ def _update(dyno: Dyno, row: DynoRow) -> None:
             setattr(dyno, key, value)
 
 
+def dyno_user() -> RunAs | None:
+    """Who dynos run as: an unprivileged user when the agent is root, else the agent's own."""
+    run_as = unprivileged()
+    if run_as is None:
+        logger.warning(
+            "NOT ROOT: dynos run as this agent's own user (uid %d), with no privileges to "
+            "drop. Their code can read everything this user can: Kapal's state database, "
+            "secrets and every app's config vars. Run Kapal as root (`make up`) to run dynos "
+            "and builds as an unprivileged user.",
+            os.geteuid(),
+        )
+    else:
+        logger.info("dynos run as user %s (uid %d)", run_as.name, run_as.uid)
+    return run_as
+
+
 async def serve(settings: Settings) -> None:
     """Run the agent until SIGTERM/SIGINT, then stop every dyno and return."""
     store = Store.open(settings.database_url)
     hub = LogHub()
     agent_store = AgentStore(store, lambda: notify(settings.router_wake_socket))
     gateway = Gateway(agent_store)
-    slugs = SlugCache(settings.slugs_dir, settings.dynos_dir)
+    run_as = await asyncio.to_thread(dyno_user)  # may create the user (useradd)
+    slugs = SlugCache(settings.slugs_dir, settings.dynos_dir, run_as)
     supervisor = Supervisor(
-        driver=PlainDriver(settings.dynos_dir),
+        driver=PlainDriver(settings.dynos_dir, run_as),
         slugs=slugs,
         log=hub,
         gateway=gateway,
@@ -322,7 +341,8 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="agent: %(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # the agent's files (sockets, unpacked slugs' parents) are private
+    configure_logging("agent")
     settings = Settings.from_env(os.environ)
     uvloop.run(serve(settings))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import uvicorn
@@ -10,18 +9,35 @@ from fastapi import FastAPI
 
 from kapal.api.app import create_api
 from kapal.dashboard.routes import router as dashboard_router
+from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.git.http import router as git_router
+from kapal.services.addons import recover_addons
 from kapal.services.context import Context
 from kapal.settings import Settings
 
 
 def build(settings: Settings) -> FastAPI:
-    return create_api(Context.create(settings), extra_routers=(git_router, dashboard_router))
+    ctx = Context.create(settings)
+    recover_addons(ctx)  # finish what a crash left half-provisioned (one API process)
+    return create_api(ctx, extra_routers=(git_router, dashboard_router))
+
+
+def open_build_dirs(settings: Settings) -> None:
+    """As root, builds run as an unprivileged user (kapal.build.python): let it through to its
+    build directory (builds/tmp/<id>, see kapal.services.builds) and its app's cache. 0711:
+    traversable, not listable; the logs and sources in builds/ stay 0600."""
+    builds = settings.builds_dir
+    for path in (settings.data_dir, builds, builds / "tmp", settings.cache_dir):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o711)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="api: %(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # what the API writes (logs, sources, repos) is private to it
+    configure_logging("api")
     settings = Settings.from_env(os.environ)
+    if os.geteuid() == 0:
+        open_build_dirs(settings)
     uvicorn.run(
         build(settings),
         host=settings.bind,

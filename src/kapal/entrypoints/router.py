@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import uvloop
 from sqlalchemy import select
 
+from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.logs.sender import LogSender
 from kapal.router import AppRoute, Router, RouterConfig, RouteTable, UpDyno
 from kapal.settings import Settings
@@ -124,9 +125,8 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    os.umask(0o077)  # whatever the router creates is private, also when not started by `kapal up`
+    configure_logging("router")
     settings = Settings.from_env(os.environ)
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(serve(settings))

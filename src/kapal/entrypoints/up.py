@@ -12,13 +12,15 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
-from kapal.addons.errors import ClusterError
-from kapal.addons.postgres_cluster import ManagedCluster
+from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.settings import Settings
-from kapal.store.db import Store
+
+if TYPE_CHECKING:
+    from kapal.addons.postgres_cluster import ManagedCluster
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +29,21 @@ RESTART_DELAY = 2.0
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create the data directory. It stays traversable (0711) so the unprivileged PostgreSQL
-    user can reach its own directory; everything else inside is private to Kapal."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.data_dir.chmod(0o711)
-    for path in (
+    """Create the data directory. The unprivileged users (PostgreSQL's, and the one dynos and
+    builds run as) may pass through (0711) to their own directories below it; everything
+    else is private to Kapal."""
+    passable = (settings.data_dir, settings.builds_dir, settings.cache_dir, settings.dynos_dir)
+    private = (
         settings.run_dir,
         settings.repos_dir,
         settings.slugs_dir,
-        settings.builds_dir,
         settings.sources_dir,
-        settings.cache_dir,
-        settings.dynos_dir,
         settings.secrets_dir,
         settings.data_dir / "state",
-    ):
-        path.mkdir(exist_ok=True)
-        path.chmod(0o700)
+    )
+    for path in passable + private:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o711 if path in passable else 0o700)
 
 
 def missing_tools(settings: Settings) -> list[str]:
@@ -113,7 +113,11 @@ def wait_ready(settings: Settings, timeout: float = 30.0) -> bool:
 @click.command("up")
 def up() -> None:
     """Run Kapal here: API + dashboard, router and agent, until Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="kapal: %(message)s")
+    # Imported here, not at the top: every `kapal` command loads this module, and the store
+    # (SQLAlchemy, Alembic) would add most of a second to each of them.
+    from kapal.store.db import Store
+
+    configure_logging("kapal")
     settings = Settings.from_env(os.environ)
     missing = missing_tools(settings)
     if missing:
@@ -157,6 +161,9 @@ def up() -> None:
 
 def _postgres(settings: Settings) -> ManagedCluster | None:
     """The Kapal-managed PostgreSQL for add-ons, unless an external server is configured."""
+    from kapal.addons.errors import ClusterError
+    from kapal.addons.postgres_cluster import ManagedCluster
+
     if settings.postgres_admin_url:
         return None
     cluster = ManagedCluster(settings)

@@ -74,7 +74,9 @@ async def git_smart_http(app: str, path: str, request: Request) -> Response:
     app_row = await run_in_threadpool(get_app, ctx, user, app)  # 404 / 403 as JSON errors
 
     settings = ctx.settings
-    repo = await run_in_threadpool(ensure_repo, settings.repos_dir, app_row.name)
+    repo = await run_in_threadpool(
+        ensure_repo, settings.repos_dir, app_row.name, max_push_bytes=settings.slug_max_bytes
+    )
     env = git_env(settings.repos_dir, repo) | {
         "GIT_PROJECT_ROOT": str(settings.repos_dir),
         "GIT_HTTP_EXPORT_ALL": "1",

@@ -69,8 +69,37 @@ def install_hook(repo: Path, python: str) -> None:
     temp.replace(hook)
 
 
-def ensure_repo(repos_dir: Path, app_name: str, python: str = sys.executable) -> Path:
-    """The app's bare repository, created (atomically) if it does not exist yet."""
+def _git(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [git_binary(), "--git-dir", str(repo), *args],
+        env=env,
+        check=False,
+        timeout=GIT_TIMEOUT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def limit_pushes(repos_dir: Path, repo: Path, max_bytes: int) -> None:
+    """receive.maxInputSize: git refuses a pushed pack larger than this (no disk filled)."""
+    env = git_env(repos_dir, repo)
+    key = "receive.maxInputSize"
+    if _git(repo, env, "config", "--get", key).stdout.strip() == str(max_bytes):
+        return  # read only: most requests change nothing
+    result = _git(repo, env, "config", key, str(max_bytes))
+    if result.returncode != 0:
+        raise OSError(f"git config {key} failed in {repo}: {result.stderr.strip()}")
+
+
+def ensure_repo(
+    repos_dir: Path,
+    app_name: str,
+    python: str = sys.executable,
+    *,
+    max_push_bytes: int | None = None,
+) -> Path:
+    """The app's bare repository, created (atomically) if it does not exist yet; pushes to it
+    are capped at `max_push_bytes` (set on every call, so existing repositories get it too)."""
     path = repo_path(repos_dir, app_name)
     with _creating:
         if not (path / "HEAD").is_file():
@@ -91,4 +120,6 @@ def ensure_repo(repos_dir: Path, app_name: str, python: str = sys.executable) ->
                 if temp.exists():
                     shutil.rmtree(temp)
         install_hook(path, python)
+        if max_push_bytes is not None:
+            limit_pushes(repos_dir, path, max_push_bytes)
     return path

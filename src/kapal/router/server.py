@@ -204,7 +204,8 @@ class Router:
             exchange.bytes_out,
         )
         try:
-            self.sink.send(router_line(route.app_id, message, exchange.started_at))
+            # Stamped when the request ends, as Heroku does: the stream stays in time order.
+            self.sink.send(router_line(route.app_id, message, time.time()))
         except Exception:
             logger.exception("router log line dropped")
 

@@ -1,5 +1,6 @@
 """How a dyno's process tree is started and signalled. `PlainDriver` runs it as a plain child
-process group; sandbox drivers (bubblewrap, unshare) implement the same protocol."""
+process group, as an unprivileged user when the agent is root; sandbox drivers (bubblewrap,
+unshare) implement the same protocol."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from kapal.system_users import RunAs, with_umask
+
 logger = logging.getLogger(__name__)
 
 Process = asyncio.subprocess.Process
+
+# Dynos share the machine's /tmp: what they write there is for their own user only.
+DYNO_UMASK = 0o077
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +56,19 @@ class Driver(Protocol):
 
 
 class PlainDriver:
-    """The dyno is a process group of its own (start_new_session), stopped as a group."""
+    """The dyno is a process group of its own (start_new_session), stopped as a group.
+
+    With `run_as` (the agent is root), every dyno runs as that user, with no supplementary
+    groups and rlimits; without it, dynos run as the agent's own user."""
 
     name = "none"
 
-    def __init__(self, dynos_dir: Path) -> None:
+    def __init__(self, dynos_dir: Path, run_as: RunAs | None = None) -> None:
         self.dynos_dir = dynos_dir
+        self.run_as = run_as
 
     async def spawn(self, spec: LaunchSpec) -> Process:
+        options = self.run_as.spawn_options(DYNO_UMASK) if self.run_as else with_umask(DYNO_UMASK)
         return await asyncio.create_subprocess_exec(
             *spec.argv,
             cwd=spec.cwd,
@@ -67,6 +78,7 @@ class PlainDriver:
             stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
+            **options,
         )
 
     def signal(self, process: Process, sig: int) -> None:

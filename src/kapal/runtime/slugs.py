@@ -2,6 +2,10 @@
 
 Extraction goes to a temporary directory that is renamed into place, so a directory that
 exists is always complete. Directories no release in use needs any more are removed.
+
+When dynos run as an unprivileged user (`owner`), an unpacked release is given to it, as the
+app may write to its HOME (Heroku's /app is writable); the directories above are root's,
+traversable (0711) but not listable.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import tarfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO
+
+from kapal.domain.archive import ArchiveRefused, MemberGuard
+from kapal.system_users import RunAs
 
 logger = logging.getLogger(__name__)
 
@@ -46,24 +53,47 @@ class _HashingReader:
         return self.digest.hexdigest()
 
 
-def _extract(slug: Path, expected: str, target: Path) -> None:
+def _open_way(dynos_dir: Path, app_dir: Path, owner: RunAs) -> None:
+    """Let the owner reach its releases, and fail clearly if something above keeps it out."""
+    for directory in (dynos_dir, app_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o711)
+    blocked = owner.unreachable(app_dir)
+    if blocked is not None:
+        logger.error("user %s cannot reach %s: `chmod o+x %s`", owner.name, app_dir, blocked)
+        raise SlugError(
+            f"Error R99 (Platform error) -> {blocked} is not traversable by user "
+            f"{owner.name}, which runs the dynos"
+        )
+
+
+def _extract(slug: Path, expected: str, target: Path, owner: RunAs | None = None) -> None:
     tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
     tmp.mkdir(parents=True)
     try:
         with slug.open("rb") as raw:
             reader = _HashingReader(raw)
-            with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
+            guard = MemberGuard(links_out=True)
+
+            def checked(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+                # The build's user made the files: nothing unpacked through a link, no devices.
+                guard.check(member)
                 # "tar" keeps absolute symlinks (.venv/bin/python -> the system Python) but
                 # refuses members that would land outside the directory.
-                tar.extractall(tmp, filter="tar")
+                return tarfile.tar_filter(member, path)
+
+            with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
+                tar.extractall(tmp, filter=checked)  # noqa: S202 (tar_filter and more)
             actual = reader.finish()
         if actual != expected:
             raise SlugError(
                 "Error R17 (Checksum error) -> Checksum does not match expected value. "
                 f"Expected: SHA256:{expected} Actual: SHA256:{actual}"
             )
+        if owner is not None:
+            owner.hand_over(tmp)
         os.rename(tmp, target)
-    except (OSError, tarfile.TarError) as exc:
+    except (OSError, tarfile.TarError, ArchiveRefused) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise SlugError(f"Error R99 (Platform error) -> Failed to unpack the slug: {exc}") from exc
     except BaseException:
@@ -71,10 +101,28 @@ def _extract(slug: Path, expected: str, target: Path) -> None:
         raise
 
 
+def _prepare(slug: Path, expected: str, target: Path, dynos_dir: Path, owner: RunAs | None) -> bool:
+    """Unpack unless done before; whether it unpacked. Blocking: run it in a thread."""
+    try:
+        if owner is not None:
+            _open_way(dynos_dir, target.parent, owner)
+        if target.is_dir():
+            if owner is not None and not owner.owns(target):
+                owner.hand_over(target)  # unpacked before dynos ran as the owner
+            return False
+    except OSError as exc:
+        raise SlugError(f"Error R99 (Platform error) -> Failed to prepare the slug: {exc}") from exc
+    if not slug.is_file():
+        raise SlugError(f"Error R99 (Platform error) -> Slug SHA256:{expected} is missing")
+    _extract(slug, expected, target, owner)
+    return True
+
+
 class SlugCache:
-    def __init__(self, slugs_dir: Path, dynos_dir: Path) -> None:
+    def __init__(self, slugs_dir: Path, dynos_dir: Path, owner: RunAs | None = None) -> None:
         self.slugs_dir = slugs_dir
         self.dynos_dir = dynos_dir
+        self.owner = owner
         self._locks: dict[Key, asyncio.Lock] = {}
 
     def path(self, app_id: str, version: int) -> Path:
@@ -88,12 +136,13 @@ class SlugCache:
         target = self.path(app_id, version)
         lock = self._locks.setdefault((app_id, version), asyncio.Lock())
         async with lock:
-            if not target.is_dir():
-                slug = self.slugs_dir / f"{hexdigest.lower()}.tar.gz"
-                if not slug.is_file():
-                    raise SlugError(f"Error R99 (Platform error) -> Slug {checksum} is missing")
-                await asyncio.to_thread(_extract, slug, hexdigest.lower(), target)
-                logger.info("unpacked slug of %s v%d", app_id, version)
+            if self.owner is not None or not target.is_dir():
+                hexdigest = hexdigest.lower()
+                slug = self.slugs_dir / f"{hexdigest}.tar.gz"
+                if await asyncio.to_thread(
+                    _prepare, slug, hexdigest, target, self.dynos_dir, self.owner
+                ):
+                    logger.info("unpacked slug of %s v%d", app_id, version)
         return target
 
     async def prune(self, in_use: Collection[Key]) -> None:

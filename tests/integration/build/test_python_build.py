@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+import shutil
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +25,29 @@ from kapal.build.slugs import SlugStore, slug_path
 APPS = Path(__file__).parents[2] / "apps"
 
 
-def tarball_of(sample: str, tmp_path: Path) -> Path:
-    target = tmp_path / f"{sample}.tar.gz"
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """As root, uv runs as kapal-dyno, which must reach the build and cache directories
+    (pytest's own temporary directories are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="kapal-build-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path)
+
+
+def tarball_of(sample: str | Path, tmp_path: Path) -> Path:
+    source = APPS / sample
+    target = tmp_path / f"{source.name}.tar.gz"
     with tarfile.open(target, "w:gz") as tar:
-        for path in sorted((APPS / sample).iterdir()):
+        for path in sorted(source.iterdir()):
             tar.add(path, arcname=path.name)
     return target
 
 
-def build(sample: str, tmp_path: Path) -> tuple[CompiledSlug | BuildFailed, str]:
+def build(sample: str | Path, tmp_path: Path) -> tuple[CompiledSlug | BuildFailed, str]:
     out = BuildOutput(tmp_path / "build.log")
     dirs = CompileDirs(tmp_path / "build", tmp_path / "cache")
-    buildpack = PythonBuildpack("/usr/bin/python3", find_uv_bin())
+    buildpack = PythonBuildpack("/usr/bin/python3", find_uv_bin())  # as kapal-dyno when root
     store = SlugStore(tmp_path / "slugs", 500 * 1024 * 1024)
     result: CompiledSlug | BuildFailed
     try:
@@ -98,3 +114,84 @@ def test_procfile_problems_fail_the_build(sample: str, expected: str, tmp_path: 
     assert isinstance(result, BuildFailed)
     assert expected in log
     assert "Installing dependencies" not in log  # reported before the slow part
+
+
+# An in-tree PEP 517 backend (no downloads): the code an sdist runs at install time. It looks
+# around, leaves its findings in the app, and plants a link where the platform writes next.
+BACKEND = """\
+import base64, hashlib, os, zipfile
+
+SECRET = {secret!r}
+BUILD_DIR = {build_dir!r}
+
+
+def _probe():
+    found = [f"uid={{os.getuid()}} gid={{os.getgid()}} groups={{sorted(os.getgroups())}}"]
+    try:
+        open(SECRET).read()
+        found.append("read the secret")
+    except PermissionError:
+        found.append("secret: permission denied")
+    with open(os.path.join(BUILD_DIR, "probe.txt"), "w") as f:
+        f.write("\\n".join(found) + "\\n")
+    os.makedirs(os.path.join(BUILD_DIR, ".profile.d"), exist_ok=True)
+    link = os.path.join(BUILD_DIR, ".profile.d", "python.sh")
+    if not os.path.lexists(link):
+        os.symlink(SECRET, link)
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _probe()
+    name = "probe-0.1-py3-none-any.whl"
+    files = {{
+        "probe-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: probe\\nVersion: 0.1\\n",
+        "probe-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: probe\\n"
+        b"Root-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }}
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{{path}},sha256={{digest}},{{len(data)}}")
+    record.append("probe-0.1.dist-info/RECORD,,")
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as whl:
+        for path, data in files.items():
+            whl.writestr(path, data)
+        whl.writestr("probe-0.1.dist-info/RECORD", "\\n".join(record) + "\\n")
+    return name
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="builds drop privileges only when run as root")
+def test_install_time_code_runs_unprivileged(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("the platform's\n")
+    secret.chmod(0o600)
+    app = tmp_path / "app"
+    (app / "probe").mkdir(parents=True)
+    (app / "requirements.txt").write_text("./probe\n")
+    (app / "Procfile").write_text("web: python -m http.server $PORT\n")
+    (app / "probe" / "pyproject.toml").write_text(
+        '[project]\nname = "probe"\nversion = "0.1"\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    )
+    (app / "probe" / "backend.py").write_text(
+        BACKEND.format(secret=str(secret), build_dir=str(tmp_path / "build"))
+    )
+    result, log = build(app, tmp_path)
+    assert isinstance(result, CompiledSlug), log
+    dyno_user = pwd.getpwnam("kapal-dyno")
+    probe = (tmp_path / "build" / "probe.txt").read_text().splitlines()
+    assert probe == [
+        f"uid={dyno_user.pw_uid} gid={dyno_user.pw_gid} groups=[]",  # none of root's
+        "secret: permission denied",
+    ]
+    # The link planted at .profile.d/python.sh was replaced, not written through.
+    assert secret.read_text() == "the platform's\n"
+    assert secret.stat().st_uid == 0
+    with tarfile.open(slug_path(tmp_path / "slugs", result.checksum)) as tar:
+        profile = tar.getmember(".profile.d/python.sh")
+        assert profile.isreg() and profile.mode == 0o644
+        venv = tar.getmember(".venv/bin/python")
+        assert venv.issym()
+    assert (tmp_path / "build" / ".venv").stat().st_uid == dyno_user.pw_uid
+    assert (tmp_path / "cache").stat().st_uid == dyno_user.pw_uid

@@ -3,7 +3,10 @@ an app, and a git client with its own HOME."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +18,7 @@ from sqlalchemy import select
 from tests.integration.git.pushkit import Api, Pusher, SettleRelease, serve
 
 from kapal.api import builds, errors, sources
+from kapal.entrypoints.api import open_build_dirs
 from kapal.git import http as git_http
 from kapal.services.apps import create_app
 from kapal.services.auth import signup
@@ -24,12 +28,24 @@ from kapal.store.models import App, Release
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+def open_dir() -> Iterator[Path]:
+    """As root, builds run as kapal-dyno, which must reach the build and cache directories
+    (pytest's temporary directories are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="kapal-git-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture
+def api(open_dir: Path) -> Iterator[Api]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
-    data = tmp_path / "data"
+    data = open_dir / "data"
     settings = Settings(data_dir=data, api_port=port, database_url=f"sqlite:///{data}/k.db")
+    if os.geteuid() == 0:
+        open_build_dirs(settings)  # as the API's entry point does
     ctx = Context.create(settings)
     app = FastAPI()
     app.state.ctx = ctx

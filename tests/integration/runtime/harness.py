@@ -29,6 +29,7 @@ from kapal.runtime.slugs import SlugCache
 from kapal.runtime.supervisor import Supervisor
 from kapal.store.db import Store
 from kapal.store.models import App, Dyno, Formation, Release, Slug
+from kapal.system_users import RunAs
 
 T = TypeVar("T")
 
@@ -202,13 +203,15 @@ async def running(
     backoff: Backoff = FAST_BACKOFF,
     limits: Limits | None = None,
     attach_ttl: float = 60.0,
+    run_as: RunAs | None = None,
     **rendezvous: Any,
 ) -> AsyncIterator[Agent]:
-    """The agent's runtime (reconcile loop, supervisor, rendezvous on a free port)."""
+    """The agent's runtime (reconcile loop, supervisor, rendezvous on a free port); dynos run
+    as `run_as` if given (the agent as root), else as the test's own user."""
     gateway = Gateway(AgentStore(world.store))
-    slugs = SlugCache(world.slugs_dir, world.dynos_dir)
+    slugs = SlugCache(world.slugs_dir, world.dynos_dir, run_as)
     supervisor = Supervisor(
-        driver=PlainDriver(world.dynos_dir),
+        driver=PlainDriver(world.dynos_dir, run_as),
         slugs=slugs,
         log=world.log,
         gateway=gateway,

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -52,8 +55,18 @@ class AgentProcess:
 
 
 @pytest.fixture
-def agent(tmp_path: Path, world: World) -> Iterator[tuple[AgentProcess, World]]:
-    data = tmp_path / "data"
+def open_dir() -> Iterator[Path]:
+    """As root the agent runs dynos as kapal-dyno, which must reach their directories
+    (pytest's temporary directories are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="kapal-agent-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture
+def agent(tmp_path: Path, open_dir: Path, world: World) -> Iterator[tuple[AgentProcess, World]]:
+    data = open_dir / "data"
     env = {
         "PATH": os.environ["PATH"],
         "KAPAL_DATA_DIR": str(data),
@@ -131,10 +144,21 @@ def test_agent_runs_dynos_serves_logs_and_stops_cleanly(
     assert "kapal[web.2]: State changed from starting to up" in text
     assert httpx.get(f"http://127.0.0.1:{settings.logs_port}/sessions/wrong").status_code == 404
 
+    web = world.dynos()["web.1"].pid
+    assert web is not None
+    uid = Path(f"/proc/{web}/status").read_text().split("\nUid:")[1].split()[0]
+
     process.process.send_signal(signal.SIGTERM)
     assert process.process.wait(timeout=60) == 0, process.log.read_text()
     output = process.log.read_text()
     assert "Traceback" not in output and "ERROR" not in output, output
+    if os.geteuid() == 0:
+        dyno_user = pwd.getpwnam("kapal-dyno")
+        assert f"dynos run as user kapal-dyno (uid {dyno_user.pw_uid})" in output
+        assert uid == str(dyno_user.pw_uid)
+    else:
+        assert "WARNING" in output and "NOT ROOT: dynos run as this agent's own user" in output
+        assert uid == str(os.geteuid())
     assert world.dynos() == {}
     for p in (port, second):
         with pytest.raises(httpx.ConnectError):

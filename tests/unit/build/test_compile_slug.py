@@ -116,7 +116,7 @@ def test_a_source_escaping_its_directory_is_refused(tmp_path: Path) -> None:
         tar.add(payload, arcname="../escaped.txt")
     result, log = run(tmp_path, tarball, ToyBuildpack())
     assert isinstance(result, BuildFailed)
-    assert "Could not unpack the source" in log
+    assert " !     Refusing to unpack the source: '../escaped.txt' is outside" in log
     assert not (tmp_path / "escaped.txt").exists()
 
 

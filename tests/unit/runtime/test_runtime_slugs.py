@@ -6,12 +6,18 @@ import asyncio
 import hashlib
 import io
 import os
+import pwd
+import shutil
+import stat
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kapal.runtime.slugs import SlugCache, SlugError
+from kapal.system_users import RunAs
 
 
 def make_slug(
@@ -99,3 +105,74 @@ def test_prune_keeps_releases_in_use(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert [p.name for p in (cache.dynos_dir / "app1").iterdir()] == ["v2"]
     assert not (cache.dynos_dir / "app2").exists()
+
+
+def test_nothing_is_unpacked_through_a_link(tmp_path: Path) -> None:
+    """The build's user made the slug's files: a link to / with a file under it would put
+    that file anywhere on the machine when root unpacks it."""
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    target = tmp_path / "victim"
+    target.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        link = tarfile.TarInfo("escape")
+        link.type, link.linkname = tarfile.SYMTYPE, str(target)
+        tar.addfile(link)
+        file = tarfile.TarInfo("escape/planted")
+        file.size = 1
+        tar.addfile(file, io.BytesIO(b"x"))
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    cache.slugs_dir.mkdir()
+    (cache.slugs_dir / f"{digest}.tar.gz").write_bytes(data)
+    with pytest.raises(SlugError, match="'escape/planted' is under 'escape'"):
+        asyncio.run(cache.ensure("app1", 1, f"SHA256:{digest}"))
+    assert list(target.iterdir()) == []
+    assert list((tmp_path / "dynos" / "app1").iterdir()) == []
+
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to a user")
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory another user may pass through (pytest's are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="kapal-slugs-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path)
+
+
+@root_only
+def test_an_owner_gets_its_release_and_a_way_to_it(open_dir: Path) -> None:
+    entry = pwd.getpwnam("nobody")
+    owner = RunAs("nobody", entry.pw_uid, entry.pw_gid)
+    dynos = open_dir / "dynos"
+    dynos.mkdir(mode=0o700)
+    plain = SlugCache(open_dir / "slugs", dynos)
+    checksum = make_slug(plain.slugs_dir, {"app.py": "x"}, {".venv/bin/python": "/usr/bin/python3"})
+    before = asyncio.run(plain.ensure("app1", 1, checksum))  # unpacked by an older agent
+    assert before.stat().st_uid == 0
+
+    cache = SlugCache(open_dir / "slugs", dynos, owner)
+    first = asyncio.run(cache.ensure("app1", 1, checksum))
+    second = asyncio.run(cache.ensure("app1", 2, checksum))
+    for home in (first, second):
+        for path in (home, home / "app.py", home / ".venv" / "bin" / "python"):
+            assert path.lstat().st_uid == owner.uid, path
+    for path in (dynos, dynos / "app1"):
+        assert path.stat().st_uid == 0
+        assert stat.S_IMODE(path.stat().st_mode) == 0o711
+    assert owner.unreachable(second) is None
+
+
+@root_only
+def test_an_owner_kept_out_by_a_parent_is_an_r99(open_dir: Path) -> None:
+    entry = pwd.getpwnam("nobody")
+    owner = RunAs("nobody", entry.pw_uid, entry.pw_gid)
+    closed = open_dir / "closed"
+    closed.mkdir(mode=0o700)
+    cache = SlugCache(open_dir / "slugs", closed / "dynos", owner)
+    checksum = make_slug(cache.slugs_dir, {"app.py": "x"})
+    with pytest.raises(SlugError, match=f"R99.*{closed} is not traversable by user nobody"):
+        asyncio.run(cache.ensure("app1", 1, checksum))
