@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import BinaryIO
 
+from kapal import tarballs
 from kapal.build.output import human_size
 from kapal.build.process import BuildFailed
 from kapal.domain.archive import ArchiveRefused, ArchiveTooLarge, MemberGuard
@@ -51,14 +52,9 @@ def extract(tarball: Path, dest: Path, max_bytes: int) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     guard = MemberGuard(max_bytes)
 
-    def checked(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-        guard.check(member)
-        # Then tarfile's own rules too: no setuid bits, no ownership, sane modes.
-        return tarfile.data_filter(member, path)
-
     try:
         with tarfile.open(tarball, mode="r:*") as tar:
-            tar.extractall(dest, filter=checked)  # noqa: S202 (checked is data_filter and more)
+            tarballs.extract(tar, dest, guard.check)
     except ArchiveTooLarge:
         raise BuildFailed(
             f"The source is larger than {human_size(max_bytes)} when unpacked: refusing to "

@@ -22,6 +22,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO
 
+from kapal import tarballs
 from kapal.domain.archive import ArchiveRefused, MemberGuard
 from kapal.system_users import RunAs
 
@@ -73,17 +74,11 @@ def _extract(slug: Path, expected: str, target: Path, owner: RunAs | None = None
     try:
         with slug.open("rb") as raw:
             reader = _HashingReader(raw)
+            # The build's user made the files: nothing unpacked through a link, no devices;
+            # absolute symlinks stay (.venv/bin/python -> the system Python).
             guard = MemberGuard(links_out=True)
-
-            def checked(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-                # The build's user made the files: nothing unpacked through a link, no devices.
-                guard.check(member)
-                # "tar" keeps absolute symlinks (.venv/bin/python -> the system Python) but
-                # refuses members that would land outside the directory.
-                return tarfile.tar_filter(member, path)
-
             with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
-                tar.extractall(tmp, filter=checked)  # noqa: S202 (tar_filter and more)
+                tarballs.extract(tar, tmp, guard.check)
             actual = reader.finish()
         if actual != expected:
             raise SlugError(
