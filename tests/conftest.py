@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 
 def free_port() -> int:
@@ -10,3 +16,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A temporary directory other users may pass through (0711): as root, dynos and builds
+    run as kapal-dyno and PostgreSQL as kapal-postgres, and pytest's own tmp_path is 0700."""
+    path = Path(tempfile.mkdtemp(prefix="kapal-test-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +22,9 @@ pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """Not pytest's tmp_path: its parents are 0700, closed to the unprivileged user."""
-    path = Path(tempfile.mkdtemp(prefix="kapal-pg-test-", dir="/tmp"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def data_dir(open_dir: Path) -> Path:
+    """The unprivileged PostgreSQL user must reach its directory."""
+    return open_dir
 
 
 @pytest.fixture

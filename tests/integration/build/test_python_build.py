@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import shutil
 import subprocess
 import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +24,9 @@ APPS = Path(__file__).parents[2] / "apps"
 
 
 @pytest.fixture
-def tmp_path() -> Iterator[Path]:
-    """As root, uv runs as kapal-dyno, which must reach the build and cache directories
-    (pytest's own temporary directories are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="kapal-build-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path)
+def tmp_path(open_dir: Path) -> Path:
+    """As root, uv runs as kapal-dyno, which must reach the build and cache directories."""
+    return open_dir
 
 
 def tarball_of(sample: str | Path, tmp_path: Path) -> Path:

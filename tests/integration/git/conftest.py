@@ -4,9 +4,7 @@ an app, and a git client with its own HOME."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,16 +23,6 @@ from kapal.services.auth import signup
 from kapal.services.context import Context
 from kapal.settings import Settings
 from kapal.store.models import App, Release
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """As root, builds run as kapal-dyno, which must reach the build and cache directories
-    (pytest's temporary directories are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="kapal-git-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path)
 
 
 @pytest.fixture

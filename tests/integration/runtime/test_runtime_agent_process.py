@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -52,16 +50,6 @@ class AgentProcess:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"no {what}; agent output:\n{self.log.read_text()}")
             time.sleep(0.05)
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """As root the agent runs dynos as kapal-dyno, which must reach their directories
-    (pytest's temporary directories are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="kapal-agent-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path)
 
 
 @pytest.fixture

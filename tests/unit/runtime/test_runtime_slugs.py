@@ -7,11 +7,8 @@ import hashlib
 import io
 import os
 import pwd
-import shutil
 import stat
 import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,15 +129,6 @@ def test_nothing_is_unpacked_through_a_link(tmp_path: Path) -> None:
 
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to a user")
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A directory another user may pass through (pytest's are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="kapal-slugs-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path)
 
 
 @root_only

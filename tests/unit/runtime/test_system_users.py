@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,15 +21,6 @@ root_only = pytest.mark.skipif(
 def nobody() -> RunAs:
     entry = pwd.getpwnam("nobody")
     return RunAs("nobody", entry.pw_uid, entry.pw_gid, nofile=512, nproc=777)
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A directory everyone may pass through (pytest's own are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="kapal-users-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path)
 
 
 def test_unreachable_names_the_first_closed_directory(nobody: RunAs, open_dir: Path) -> None:
