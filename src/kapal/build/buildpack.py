@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -12,10 +12,12 @@ from kapal.build.output import BuildOutput
 
 @dataclass(frozen=True)
 class CompileDirs:
-    """Where a buildpack works: the app's files (slug root) and this app's persistent cache."""
+    """Where a buildpack works: the app's files (slug root) and this app's persistent cache;
+    and the app's config vars, which the classic buildpack API hands over as ENV_DIR."""
 
     build_dir: Path
     cache_dir: Path
+    config_vars: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets
 
 
 class Buildpack(Protocol):

@@ -85,8 +85,8 @@ async def compile_slug(
         return CompiledSlug(stored.checksum, stored.size, types)
     except BuildFailed as exc:
         out.error(exc.message)
-        if exc.hint:
-            out.detail(exc.hint)
+        for line in exc.hint.splitlines():
+            out.detail(line)
         if language is not None:
             out.error(f"Push rejected, failed to compile {language} app.")
         raise

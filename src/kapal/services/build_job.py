@@ -22,6 +22,7 @@ from kapal.build.slugs import SlugStore
 from kapal.services.builds import input_path, log_path
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
+from kapal.services.releases import latest_release
 from kapal.store.models import App, Build, Release, Slug, User, now
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Builder:
 
     async def run(self, build_id: str) -> None:
         settings = self.ctx.settings
-        build, app, user = await asyncio.to_thread(self._load, build_id)
+        build, app, user, config = await asyncio.to_thread(self._load, build_id)
         out = BuildOutput(log_path(settings, build_id))
         work = settings.builds_dir / "tmp" / build_id
         status, slug_id, release_id = "failed", None, None
@@ -61,7 +62,7 @@ class Builder:
         try:
             compiled = await compile_slug(
                 input_path(settings, build_id),
-                CompileDirs(work, settings.cache_dir / app.id),
+                CompileDirs(work, settings.cache_dir / app.id, config_vars=config),
                 out,
                 self.buildpacks,
                 SlugStore(settings.slugs_dir, settings.slug_max_bytes),
@@ -97,7 +98,8 @@ class Builder:
             input_path(settings, build_id).unlink(missing_ok=True)
         await asyncio.to_thread(shutil.rmtree, work, True)
 
-    def _load(self, build_id: str) -> tuple[Build, App, User]:
+    def _load(self, build_id: str) -> tuple[Build, App, User, dict[str, str]]:
+        """The build, its app and user, and the config vars the buildpacks see."""
         with self.ctx.store.session() as s:
             build = s.get(Build, build_id)
             if build is None:
@@ -105,7 +107,8 @@ class Builder:
             app = s.get(App, build.app_id)
             user = s.get(User, build.user_id)
             assert app is not None and user is not None
-            return build, app, user
+            release = latest_release(s, app)
+            return build, app, user, dict(release.config) if release else {}
 
     def _insert(self, slug: Slug) -> str:
         with self.ctx.store.session() as s:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import pwd
+import re
+import shutil
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,19 @@ from kapal.build.python import PythonBuildpack
 from kapal.build.slugs import SlugStore, slug_path
 
 APPS = Path(__file__).parents[2] / "apps"
+REJECTED = " !     Push rejected, failed to compile Python app."
+
+
+@functools.cache
+def machine_python() -> str:
+    """The minor version of /usr/bin/python3, the default Python for builds."""
+    return subprocess.run(
+        ["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -38,9 +56,32 @@ def tarball_of(sample: str | Path, tmp_path: Path) -> Path:
     return target
 
 
-def build(sample: str | Path, tmp_path: Path) -> tuple[CompiledSlug | BuildFailed, str]:
+def app_with(sample: str, tmp_path: Path, files: dict[str, str]) -> Path:
+    """A copy of a sample app with some files added."""
+    app = tmp_path / "app"
+    shutil.copytree(APPS / sample, app)
+    for name, text in files.items():
+        (app / name).write_text(text)
+    return app
+
+
+@pytest.fixture(scope="module")
+def django_cache() -> Iterator[Path]:
+    """One build cache for the Django builds here: Django is downloaded once."""
+    path = Path(tempfile.mkdtemp(prefix="kapal-test-"))
+    path.chmod(0o711)
+    yield path / "cache"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def build(
+    sample: str | Path,
+    tmp_path: Path,
+    config_vars: dict[str, str] | None = None,
+    cache: Path | None = None,
+) -> tuple[CompiledSlug | BuildFailed, str]:
     out = BuildOutput(tmp_path / "build.log")
-    dirs = CompileDirs(tmp_path / "build", tmp_path / "cache")
+    dirs = CompileDirs(tmp_path / "build", cache or tmp_path / "cache", config_vars or {})
     buildpack = PythonBuildpack("/usr/bin/python3", find_uv_bin())  # as kapal-dyno when root
     store = SlugStore(tmp_path / "slugs", 500 * 1024 * 1024)
     result: CompiledSlug | BuildFailed
@@ -59,8 +100,10 @@ def test_flask_hello_builds_a_relocatable_slug(tmp_path: Path) -> None:
     assert isinstance(result, CompiledSlug), log
     lines = log.splitlines()
     assert lines[0] == "-----> Python app detected"
-    assert lines[1].startswith("-----> Using Python 3.")
-    assert lines[2].startswith("-----> Installing dependencies with uv 0.")
+    assert re.fullmatch(r"-----> No Python version was specified\. Using Python 3\.\d+", lines[1])
+    assert re.fullmatch(r"       Python 3\.\d+\.\d+\S* \(/\S+\)", lines[2]), lines[2]
+    assert lines[3].startswith("-----> Installing dependencies with uv 0.")
+    assert "collectstatic" not in log  # not a Django app
     assert any(line.startswith("        + flask==") for line in lines), log
     assert "       Procfile declares types -> web" in lines
     assert result.process_types == {"web": "gunicorn app:app --bind 127.0.0.1:$PORT"}
@@ -75,7 +118,8 @@ def test_flask_hello_builds_a_relocatable_slug(tmp_path: Path) -> None:
         [
             "/bin/sh",
             "-c",
-            ". .profile.d/python.sh && gunicorn --version && python -c 'import flask'",
+            ". .profile.d/python.sh && gunicorn --version && python -c 'import flask' "
+            '&& echo "workers=$WEB_CONCURRENCY"',
         ],
         cwd=elsewhere,
         env={"HOME": str(elsewhere), "PATH": "/usr/bin:/bin"},
@@ -85,6 +129,7 @@ def test_flask_hello_builds_a_relocatable_slug(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stderr
     assert "gunicorn" in check.stdout
+    assert re.search(r"^workers=[1-9]\d*$", check.stdout, re.M), check.stdout
 
 
 def test_a_missing_package_fails_with_uvs_own_words(tmp_path: Path) -> None:
@@ -92,7 +137,7 @@ def test_a_missing_package_fails_with_uvs_own_words(tmp_path: Path) -> None:
     assert isinstance(result, BuildFailed)
     assert "kapal-no-such-package-0f3c9b" in log
     assert "       error: No solution found when resolving dependencies" in log
-    assert log.splitlines()[-1] == " !     Push rejected, failed to compile Python app."
+    assert log.splitlines()[-1] == REJECTED
     assert not (tmp_path / "slugs").exists()
 
 
@@ -189,3 +234,90 @@ def test_install_time_code_runs_unprivileged(tmp_path: Path) -> None:
         assert venv.issym()
     assert (tmp_path / "build" / ".venv").stat().st_uid == dyno_user.pw_uid
     assert (tmp_path / "cache").stat().st_uid == dyno_user.pw_uid
+
+
+def test_python_version_file_chooses_the_interpreter(tmp_path: Path) -> None:
+    minor = machine_python()
+    result, log = build(app_with("flask-hello", tmp_path, {".python-version": minor}), tmp_path)
+    assert isinstance(result, CompiledSlug), log
+    assert log.splitlines()[1] == f"-----> Using Python {minor} specified in .python-version"
+    venv = (tmp_path / "build" / ".venv" / "pyvenv.cfg").read_text()
+    assert re.search(rf"^version_info = {re.escape(minor)}\.\d+", venv, re.M), venv
+
+
+def test_an_unavailable_python_version_rejects_the_push(tmp_path: Path) -> None:
+    app = app_with("flask-hello", tmp_path, {".python-version": "# pinned\n3.99\n"})
+    result, log = build(app, tmp_path)
+    assert isinstance(result, BuildFailed)
+    lines = log.splitlines()
+    assert re.fullmatch(
+        r" !     Python 3\.99 is not available here\. Available: 3\.\d+(, 3\.\d+)*\.", lines[1]
+    ), log
+    assert f" {machine_python()}" in lines[1]
+    assert lines[2:] == ["       HINT: name one of them in .python-version.", REJECTED]
+    assert not (tmp_path / "slugs").exists()
+
+
+def slug_names(tmp_path: Path, slug: CompiledSlug) -> set[str]:
+    with tarfile.open(slug_path(tmp_path / "slugs", slug.checksum)) as tar:
+        return set(tar.getnames())
+
+
+def test_django_static_files_are_collected_into_the_slug(
+    tmp_path: Path, django_cache: Path
+) -> None:
+    result, log = build("django-static", tmp_path, cache=django_cache)
+    assert isinstance(result, CompiledSlug), log
+    lines = log.splitlines()
+    ran = lines.index("-----> $ python manage.py collectstatic --noinput")
+    assert lines.index("-----> Discovering process types") > ran > 3
+    assert any(re.fullmatch(r"       1 static file copied to '.*'\.", line) for line in lines), log
+    collected = "staticfiles/css/kapal.css"
+    assert collected in slug_names(tmp_path, result)
+    original = (APPS / "django-static" / "static" / "css" / "kapal.css").read_bytes()
+    assert (tmp_path / "build" / collected).read_bytes() == original
+    if os.geteuid() == 0:  # the app's code ran as the build user
+        owner = (tmp_path / "build" / collected).stat().st_uid
+        assert owner == pwd.getpwnam("kapal-dyno").pw_uid
+
+
+def test_disable_collectstatic_skips_it(tmp_path: Path, django_cache: Path) -> None:
+    result, log = build("django-static", tmp_path, {"DISABLE_COLLECTSTATIC": "1"}, django_cache)
+    assert isinstance(result, CompiledSlug), log
+    assert (
+        "-----> Skipping Django collectstatic since the config var DISABLE_COLLECTSTATIC is set."
+        in log.splitlines()
+    )
+    assert "collectstatic --noinput" not in log
+    assert not [name for name in slug_names(tmp_path, result) if name.startswith("staticfiles")]
+
+
+def test_a_failing_collectstatic_fails_the_build_and_says_how_to_skip_it(
+    tmp_path: Path, django_cache: Path
+) -> None:
+    # The config var reaches the app's settings, which then have no STATIC_ROOT.
+    result, log = build("django-static", tmp_path, {"NO_STATIC_ROOT": "1"}, django_cache)
+    assert isinstance(result, BuildFailed)
+    lines = log.splitlines()
+    assert "-----> $ python manage.py collectstatic --noinput" in lines
+    assert any(  # Django's own words, in the log
+        line.startswith("       django.core.exceptions.ImproperlyConfigured: ") for line in lines
+    ), log
+    assert lines[-5:] == [
+        " !     Error while running '$ python manage.py collectstatic --noinput'.",
+        "       See the output above for the cause. To deploy without collecting static files",
+        "       at build time, disable this step:",
+        "       $ kapal config:set DISABLE_COLLECTSTATIC=1",
+        REJECTED,
+    ]
+    assert not (tmp_path / "slugs").exists()
+
+
+def test_the_django_sample_app_collects_its_static_files(
+    tmp_path: Path, django_cache: Path
+) -> None:
+    # tests/apps/django-hello is what the end-to-end tests deploy.
+    result, log = build("django-hello", tmp_path, cache=django_cache)
+    assert isinstance(result, CompiledSlug), log
+    assert "-----> $ python manage.py collectstatic --noinput" in log
+    assert "       0 static files copied to " in log

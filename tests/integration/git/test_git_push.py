@@ -9,6 +9,8 @@ import httpx
 from sqlalchemy import select
 from tests.integration.git.pushkit import Api, Pusher, SettleRelease
 
+from kapal.services.auth import authenticate
+from kapal.services.config import update_config
 from kapal.store.models import Build, Slug
 
 
@@ -211,3 +213,17 @@ def test_only_the_owner_may_push(make_pusher: Callable[[str], Pusher], api: Api)
     assert missing.status_code == 404
     dumb = httpx.get(f"{api.url}/{alice.app.name}.git/info/refs", auth=("k", alice.token))
     assert dumb.status_code == 404
+
+
+def test_the_build_sees_the_apps_config_vars(pusher: Pusher) -> None:
+    owner = authenticate(pusher.api.ctx, pusher.token)
+    update_config(pusher.api.ctx, owner, pusher.app.name, {"DISABLE_COLLECTSTATIC": "1"})
+    repo = pusher.checkout("django-static")
+
+    status, output = push(pusher, repo)
+
+    assert status == 0, output
+    assert (
+        "remote: -----> Skipping Django collectstatic since the config var "
+        "DISABLE_COLLECTSTATIC is set." in output.splitlines()
+    )

@@ -8,6 +8,7 @@ from kapal.build.buildpack import CompileDirs, detect
 from kapal.build.compiler import declared_types, read_procfile
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
+from kapal.build.python.buildpack import check_package_manager
 
 PYTHON = PythonBuildpack("/usr/bin/python3", "uv")
 
@@ -19,6 +20,30 @@ def test_python_is_detected_by_requirements_txt(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("flask\n")
     assert detect([PYTHON], tmp_path) is PYTHON
     assert PYTHON.language == "Python"
+
+
+@pytest.mark.parametrize("lock", ["Pipfile.lock", "poetry.lock", "uv.lock"])
+def test_other_package_managers_are_detected_to_be_refused_clearly(
+    tmp_path: Path, lock: str
+) -> None:
+    (tmp_path / lock).write_text("")
+    assert detect([PYTHON], tmp_path) is PYTHON  # not "no language detected"
+    with pytest.raises(BuildFailed) as failed:
+        check_package_manager([lock])
+    assert failed.value.message == (
+        f"{lock} was found, but Kapal installs Python dependencies only from requirements.txt "
+        "for now."
+    )
+    assert "requirements.txt" in failed.value.hint and lock in failed.value.hint
+
+
+def test_several_package_managers_are_refused_naming_their_files() -> None:
+    check_package_manager(["requirements.txt"])
+    with pytest.raises(BuildFailed) as failed:
+        check_package_manager(["requirements.txt", "poetry.lock", "uv.lock"])
+    assert failed.value.message == (
+        "Multiple Python package manager files were found: requirements.txt, poetry.lock, uv.lock."
+    )
 
 
 def test_a_directory_named_requirements_txt_is_not_python(tmp_path: Path) -> None:

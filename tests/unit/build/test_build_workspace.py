@@ -77,6 +77,7 @@ def test_a_program_the_build_user_cannot_run_fails_clearly(tmp_path: Path) -> No
     buildpack = PythonBuildpack("/usr/bin/python3", str(uv), build_user=nobody)
     dirs = CompileDirs(tmp_path / "build", tmp_path / "cache")
     dirs.build_dir.mkdir()
+    (dirs.build_dir / "requirements.txt").write_text("")
     out = BuildOutput(tmp_path / "build.log")
     with pytest.raises(BuildFailed) as failed:
         asyncio.run(buildpack.compile(dirs, out))

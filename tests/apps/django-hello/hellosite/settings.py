@@ -10,7 +10,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "kapal-sample-app-not-secret")
 DEBUG = False
 ALLOWED_HOSTS = ["*"]  # the router checks the Host header
 
-INSTALLED_APPS = ["visits"]
+INSTALLED_APPS = ["django.contrib.staticfiles", "visits"]  # collectstatic runs at build time
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "hellosite.urls"
 WSGI_APPLICATION = "hellosite.wsgi.application"

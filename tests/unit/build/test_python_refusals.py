@@ -1,0 +1,99 @@
+"""The Python buildpack's refusals, as the pusher reads them, all before anything is installed:
+stand-in interpreters and a uv that must never run."""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kapal.build.buildpack import CompileDirs
+from kapal.build.compiler import compile_slug
+from kapal.build.output import BuildOutput
+from kapal.build.process import BuildFailed
+from kapal.build.python import PythonBuildpack
+from kapal.build.slugs import SlugStore
+
+APP = {"requirements.txt": "flask\n", "Procfile": "web: flask run\n"}
+REJECTED = " !     Push rejected, failed to compile Python app."
+
+
+def interpreters(root: Path, *versions: str) -> Path:
+    """A directory of python3.N scripts that answer like a Python of each version."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    for version in versions:
+        python = bin_dir / f"python{version.rsplit('.', 1)[0]}"
+        python.write_text(f"#!/bin/sh\necho {version} {version}\n")
+        python.chmod(0o755)
+    return bin_dir
+
+
+def build(tmp_path: Path, files: dict[str, str], *versions: str) -> str:
+    """Build an app of `files` with interpreters of `versions`; the failed build's log."""
+    tarball = tmp_path / "source.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        for name, text in files.items():
+            path = tmp_path / "src" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            tar.add(path, arcname=name)
+    never = tmp_path / "uv"
+    never.write_text("#!/bin/sh\necho uv ran >&2\nexit 99\n")
+    never.chmod(0o755)
+    buildpack = PythonBuildpack(
+        str(tmp_path / "no-configured-python"),
+        str(never),
+        build_user=lambda: None,
+        interpreter_dirs=[interpreters(tmp_path, *versions)],
+    )
+    out = BuildOutput(tmp_path / "build.log")
+    dirs = CompileDirs(tmp_path / "build", tmp_path / "cache")
+    with pytest.raises(BuildFailed):
+        asyncio.run(
+            compile_slug(tarball, dirs, out, [buildpack], SlugStore(tmp_path / "slugs", 10**8))
+        )
+    out.close()
+    assert not (tmp_path / "slugs").exists()
+    return (tmp_path / "build.log").read_text()
+
+
+def test_an_unavailable_python_rejects_the_push(tmp_path: Path) -> None:
+    log = build(tmp_path, {**APP, ".python-version": "3.14\n"}, "3.11.2", "3.13.1", "3.12.4")
+    assert log.splitlines() == [
+        "-----> Python app detected",
+        " !     Python 3.14 is not available here. Available: 3.13, 3.12, 3.11.",
+        "       HINT: name one of them in .python-version.",
+        REJECTED,
+    ]
+
+
+def test_a_malformed_python_version_rejects_the_push(tmp_path: Path) -> None:
+    log = build(tmp_path, {**APP, ".python-version": "latest\n"}, "3.11.2")
+    assert log.splitlines()[1] == " !     Invalid Python version in .python-version: 'latest'."
+    assert log.splitlines()[-1] == REJECTED
+
+
+def test_several_package_managers_reject_the_push(tmp_path: Path) -> None:
+    log = build(tmp_path, {**APP, "poetry.lock": "", "Pipfile.lock": "{}"}, "3.11.2")
+    assert log.splitlines()[1] == (
+        " !     Multiple Python package manager files were found: "
+        "requirements.txt, Pipfile.lock, poetry.lock."
+    )
+
+
+def test_a_lock_file_alone_rejects_the_push(tmp_path: Path) -> None:
+    log = build(tmp_path, {"uv.lock": "", "Procfile": "web: x\n"}, "3.11.2")
+    assert log.splitlines()[:3] == [
+        "-----> Python app detected",
+        " !     uv.lock was found, but Kapal installs Python dependencies only from "
+        "requirements.txt for now.",
+        "       HINT: `uv export --no-emit-project -o requirements.txt`, then remove uv.lock.",
+    ]
+
+
+def test_no_interpreter_at_all(tmp_path: Path) -> None:
+    log = build(tmp_path, APP)
+    assert " !     No Python interpreter is available here to build the app with." in log
