@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from kapal.api import account, addons, apps, builds, config, dynos, errors, logs, releases, sources
+from kapal.api import (
+    account,
+    addons,
+    apps,
+    buildpacks,
+    builds,
+    config,
+    dynos,
+    errors,
+    logs,
+    releases,
+    sources,
+)
 from kapal.api.limits import JsonBodyLimit
 from kapal.services.context import Context
 
@@ -14,7 +26,8 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(JsonBodyLimit)
-    for module in (account, apps, dynos, config, releases, logs, sources, builds, addons):
+    modules = (account, apps, dynos, config, releases, logs, sources, builds, buildpacks, addons)
+    for module in modules:
         app.include_router(module.router)
     for router in extra_routers:
         app.include_router(router)

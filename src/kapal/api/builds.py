@@ -23,6 +23,7 @@ from kapal.services.builds import (
     get_build,
     list_builds,
     output_stream_url,
+    purge_build_cache,
     stream_output,
 )
 from kapal.services.context import Context
@@ -49,8 +50,13 @@ class SourceBlobIn(BaseModel):
     version_description: str | None = None
 
 
+class BuildpackIn(BaseModel):
+    url: str
+
+
 class BuildIn(BaseModel):
     source_blob: SourceBlobIn
+    buildpacks: list[BuildpackIn] | None = None  # instead of the app's, for this build
 
 
 def build_json(settings: Settings, view: BuildView) -> dict[str, Any]:
@@ -58,7 +64,7 @@ def build_json(settings: Settings, view: BuildView) -> dict[str, Any]:
     return {
         "id": build.id,
         "app": {"id": view.app.id, "name": view.app.name},
-        "buildpacks": None,
+        "buildpacks": [{"url": url, "name": url} for url in build.buildpacks] or None,
         "created_at": ts(build.created_at),
         "output_stream_url": output_stream_url(settings, build.id),
         # version and status are Kapal's additions: the git hook needs them.
@@ -86,7 +92,8 @@ async def post_build(
     app: str, body: BuildIn, request: Request, ctx: CtxDep, user: UserDep
 ) -> dict[str, Any]:
     blob = body.source_blob
-    view = await run_in_threadpool(create_build, ctx, user, app, blob.url, blob.version)
+    buildpacks = None if body.buildpacks is None else [b.url for b in body.buildpacks]
+    view = await run_in_threadpool(create_build, ctx, user, app, blob.url, blob.version, buildpacks)
     builder = cast(Builder, request.app.state.builder)
     builder.start(view.build.id)  # on the event loop: the queue's TaskGroup is not thread-safe
     return build_json(ctx.settings, view)
@@ -100,6 +107,12 @@ def get_builds(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
 @router.get("/apps/{app}/builds/{build_id}")
 def get_one_build(app: str, build_id: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     return build_json(ctx.settings, get_build(ctx, user, app, build_id))
+
+
+@router.delete("/apps/{app}/build-cache")
+def delete_build_cache(app: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    purge_build_cache(ctx, user, app)
+    return {}
 
 
 @router.get("/build-output/{build_id}/{secret}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,20 +21,34 @@ class CompileDirs:
 
 
 class Buildpack(Protocol):
-    """Like a classic buildpack's bin/detect and bin/compile, as Python objects."""
+    """The classic buildpack contract (bin/detect, bin/compile, bin/release), as objects:
+    the built-in Python buildpack implements it directly, ClassicBuildpack by running a
+    buildpack's scripts."""
 
     @property
-    def language(self) -> str:
-        """Shown as `-----> <language> app detected`."""
+    def name(self) -> str:
+        """How users refer to it: `heroku/python`, a git URL, a path."""
         ...
 
-    def detect(self, build_dir: Path) -> bool: ...
+    @property
+    def declares_defaults(self) -> bool:
+        """Whether release() may declare process types (if not, an app needs a Procfile,
+        which is then checked before the slow compile)."""
+        ...
+
+    async def fetch(self) -> None:
+        """Make the buildpack's files ready (clone, copy); raise BuildFailed if it cannot."""
+        ...
+
+    async def detect(self, build_dir: Path) -> str | None:
+        """The app's language or framework, shown as `-----> <it> app detected`; None if
+        this buildpack does not apply."""
+        ...
 
     async def compile(self, dirs: CompileDirs, out: BuildOutput) -> None:
         """Install what the app needs into dirs.build_dir; raise BuildFailed to stop."""
         ...
 
-
-def detect(buildpacks: Sequence[Buildpack], build_dir: Path) -> Buildpack | None:
-    """The first buildpack that recognises the app."""
-    return next((bp for bp in buildpacks if bp.detect(build_dir)), None)
+    async def release(self, build_dir: Path) -> dict[str, str]:
+        """Default process types, used for those the Procfile does not declare."""
+        ...

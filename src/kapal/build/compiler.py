@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kapal.build.buildpack import Buildpack, CompileDirs, detect
+from kapal.build.buildpack import Buildpack, CompileDirs
 from kapal.build.output import BuildOutput, human_size
 from kapal.build.process import BuildFailed
 from kapal.build.slugs import SlugStore
@@ -31,17 +31,38 @@ class CompiledSlug:
     process_types: dict[str, str]
 
 
-def read_procfile(build_dir: Path) -> dict[str, str]:
-    """The app's process types; a missing or malformed Procfile stops the build."""
+def read_procfile(build_dir: Path) -> dict[str, str] | None:
+    """The process types the app's Procfile declares; None without one. A malformed
+    Procfile stops the build."""
     path = build_dir / "Procfile"
     if not path.is_file():
-        raise BuildFailed(NO_PROCFILE, hint=NO_PROCFILE_HINT)
+        return None
     try:
         return parse_procfile(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise BuildFailed("Procfile is not valid UTF-8 text.") from None
     except ProcfileError as exc:
         raise BuildFailed(exc.message) from None
+
+
+async def choose(
+    buildpacks: Sequence[Buildpack], build_dir: Path, explicit: bool
+) -> list[tuple[Buildpack, str]]:
+    """The buildpacks that run, with what each detected. Detection picks the first that
+    applies; buildpacks the app set all run, and each must apply."""
+    chosen = []
+    for buildpack in buildpacks:
+        await buildpack.fetch()
+        language = await buildpack.detect(build_dir)
+        if language is None and explicit:
+            raise BuildFailed(f"App not compatible with buildpack: {buildpack.name}")
+        if language is not None:
+            chosen.append((buildpack, language))
+            if not explicit:
+                break
+    if not chosen:
+        raise BuildFailed(NO_LANGUAGE, hint=NO_LANGUAGE_HINT)
+    return chosen
 
 
 def declared_types(types: dict[str, str]) -> str:
@@ -55,29 +76,42 @@ async def compile_slug(
     buildpacks: Sequence[Buildpack],
     slugs: SlugStore,
     timeout: float = COMPILE_TIMEOUT,
+    explicit: bool = False,
 ) -> CompiledSlug:
     """Build the source tarball into a stored slug, writing the build output as it goes.
+    `explicit`: the app set these buildpacks, so all of them run, in order; otherwise the
+    first that detects the app does.
 
     A failure is printed (` !     ...`) and raised as BuildFailed."""
     language: str | None = None
     try:
         # Twice the slug limit: room for a source that compresses well, not for a bomb.
         await asyncio.to_thread(extract, source, dirs.build_dir, 2 * slugs.max_bytes)
-        buildpack = detect(buildpacks, dirs.build_dir)
-        if buildpack is None:
-            raise BuildFailed(NO_LANGUAGE, hint=NO_LANGUAGE_HINT)
-        language = buildpack.language
-        out.step(f"{language} app detected")
-        # Checked before the (slow) install so a Procfile mistake is reported at once.
-        types = await asyncio.to_thread(read_procfile, dirs.build_dir)
         try:
             async with asyncio.timeout(timeout):
-                await buildpack.compile(dirs, out)
+                chosen = await choose(buildpacks, dirs.build_dir, explicit)
+                language = chosen[0][1]
+                # Checked before the (slow) install so a Procfile mistake is reported at once.
+                declared = await asyncio.to_thread(read_procfile, dirs.build_dir)
+                if declared is None and not chosen[-1][0].declares_defaults:
+                    raise BuildFailed(NO_PROCFILE, hint=NO_PROCFILE_HINT)
+                for buildpack, language in chosen:
+                    if len(chosen) > 1:
+                        out.step(f"Using buildpack: {buildpack.name}")
+                    out.step(f"{language} app detected")
+                    await buildpack.compile(dirs, out)
+                defaults = await chosen[-1][0].release(dirs.build_dir)
         except TimeoutError:
             limit = f"{timeout / 60:g} minute" if timeout >= 60 else f"{timeout:g} second"
             raise BuildFailed(f"Compiling the app took longer than the {limit} limit.") from None
         out.step("Discovering process types")
-        out.detail(declared_types(types))
+        if declared is None and not defaults:
+            raise BuildFailed(NO_PROCFILE, hint=NO_PROCFILE_HINT)
+        types = {**defaults, **(declared or {})}
+        if declared is not None:
+            out.detail(declared_types(declared))
+        if defaults:
+            out.detail(f"Default types for buildpack -> {', '.join(sorted(defaults))}")
         out.line()
         out.step("Compressing...")
         stored = await asyncio.to_thread(slugs.pack, dirs.build_dir)

@@ -42,8 +42,11 @@ async def run_step(
     out: BuildOutput,
     timeout: float,
     run_as: RunAs | None = None,
+    indent: bool = True,
 ) -> int:
-    """Run one command, indenting its merged stdout/stderr into the log; its exit status."""
+    """Run one command, its merged stdout/stderr relayed into the log (indented as detail
+    lines, or as they are: a classic buildpack formats its own); its exit status."""
+    emit = out.detail if indent else out.line
     proc = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -61,9 +64,9 @@ async def run_step(
             while chunk := await proc.stdout.read(65536):
                 lines, pending = split_lines(pending, chunk)
                 for line in lines:
-                    out.detail(line)
+                    emit(line)
             if pending:
-                out.detail(decode_line(pending))
+                emit(decode_line(pending))
             return await proc.wait()
     except TimeoutError:
         raise BuildFailed(f"{argv[0]} did not finish within {timeout:.0f} seconds.") from None
@@ -84,6 +87,23 @@ async def capture(
     run_as: RunAs | None = None,
 ) -> str:
     """The stdout of a short query command (`uv --version`); failure is a BuildFailed."""
+    status, stdout, stderr = await query(argv, env=env, timeout=timeout, cwd=cwd, run_as=run_as)
+    if status != 0:
+        reason = stderr.strip().splitlines()[-1:] or ["no output"]
+        raise BuildFailed(f"{argv[0]} failed: {reason[0]}")
+    return stdout.strip()
+
+
+async def query(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float = 30,
+    cwd: Path | None = None,
+    run_as: RunAs | None = None,
+) -> tuple[int, str, str]:
+    """Run a short command; its exit status, stdout and stderr. Not finishing within
+    `timeout` is a BuildFailed."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -103,7 +123,5 @@ async def capture(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
-    if proc.returncode != 0:
-        reason = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise BuildFailed(f"{argv[0]} failed: {reason[0]}")
-    return stdout.decode("utf-8", "replace").strip()
+    assert proc.returncode is not None
+    return proc.returncode, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")

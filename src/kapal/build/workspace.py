@@ -26,11 +26,12 @@ def hand_over(run_as: RunAs, build_dir: Path, cache_dir: Path) -> None:
                 f"The build directory cannot be reached by user {run_as.name}, "
                 "which runs the build (see Kapal's log)."
             )
-    run_as.hand_over(build_dir)  # freshly unpacked: every file is root's
-    # A cache from builds before this user existed is root's; after one hand-over its top
-    # directory is the user's (hand_over works bottom-up), so this is done only once.
-    if not run_as.owns(cache_dir):
-        run_as.hand_over(cache_dir)
+    # Each is walked once: hand_over works bottom-up, so a top directory owned by the user
+    # means all of it is. The build directory is root's when freshly unpacked (a second
+    # buildpack finds it handed over); a cache from before this user existed is root's.
+    for path in (build_dir, cache_dir):
+        if not run_as.owns(path):
+            run_as.hand_over(path)
 
 
 def place_file(root: Path, directory: str, name: str, text: str) -> None:

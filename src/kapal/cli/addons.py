@@ -10,9 +10,10 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
+from kapal.cli.confirm import confirm_app
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
-from kapal.cli.output import WARNING, action, columns, echo_header, format_time, hexagon, key_values
+from kapal.cli.output import action, columns, echo_header, format_time, hexagon, key_values
 from kapal.client.addons import AddonAttachment, addon_attachments
 from kapal.client.types import Addon
 
@@ -149,16 +150,8 @@ def create(
 def destroy(env: CliEnv, app: str | None, addon_name: str, confirm: str | None) -> None:
     """Permanently destroy an add-on and all its data."""
     app_name = env.resolve_app(app)
-    if confirm is None:
-        if not env.stdin_tty:
-            raise CliError(
-                f"This would destroy {addon_name} on {hexagon(app_name)} and all its data.\n"
-                f"Re-run with --confirm {app_name} to proceed."
-            )
-        click.echo(f"{WARNING}WARNING: This will destroy {addon_name} and all its data.", err=True)
-        confirm = str(click.prompt(f"{WARNING}To proceed, type {app_name}", err=True))
-    if confirm.strip() != app_name:
-        raise CliError(f"Confirmation {confirm.strip()!r} did not match {app_name}. Aborted.")
+    would = f"destroy {addon_name} on {hexagon(app_name)} and all its data"
+    confirm_app(env, app_name, confirm, would=would, aborted="Aborted.")
     client = env.client()
     with action(f"Destroying {addon_name} on {hexagon(app_name)}"):
         client.destroy_addon(app_name, addon_name)

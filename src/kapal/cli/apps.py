@@ -9,6 +9,7 @@ from datetime import tzinfo
 import click
 
 from kapal.cli import gitremote
+from kapal.cli.confirm import confirm_app
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
 from kapal.cli.output import WARNING, action, echo_header, format_time, hexagon, key_values
@@ -108,19 +109,8 @@ def info(env: CliEnv, app: str | None, app_arg: str | None) -> None:
 def destroy(env: CliEnv, app: str | None, app_arg: str | None, confirm: str | None) -> None:
     """Permanently destroy an app, its add-ons and its git remote."""
     name = env.resolve_app(app or app_arg)
-    if confirm is None:
-        if not env.stdin_tty:
-            raise CliError(
-                f"This would destroy {hexagon(name)} and all its add-ons.\n"
-                f"Re-run with --confirm {name} to proceed."
-            )
-        click.echo(
-            f"{WARNING}WARNING: This will permanently destroy {hexagon(name)} and all its add-ons.",
-            err=True,
-        )
-        confirm = str(click.prompt(f"{WARNING}To proceed, type {name}", err=True))
-    if confirm.strip() != name:
-        raise CliError(f"Confirmation {confirm.strip()!r} did not match {name}. Nothing destroyed.")
+    would = f"permanently destroy {hexagon(name)} and all its add-ons"
+    confirm_app(env, name, confirm, would=would, aborted="Nothing destroyed.")
     client = env.client()
     git_url = client.get_app(name)["git_url"]
     with action(f"Destroying {hexagon(name)} (including all add-ons)"):

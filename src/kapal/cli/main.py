@@ -6,11 +6,22 @@ from types import ModuleType
 
 import click
 
-from kapal.cli import addons, apps, auth, config, logs, ps, releases, run
+from kapal.cli import addons, apps, auth, buildpacks, builds, config, logs, ps, releases, run
 from kapal.cli.group import KapalGroup
 
 # Each topic module exposes COMMANDS (a list of click commands) and optionally ALIASES.
-TOPICS: tuple[ModuleType, ...] = (auth, apps, ps, config, releases, logs, run, addons)
+TOPICS: tuple[ModuleType, ...] = (
+    auth,
+    apps,
+    ps,
+    config,
+    releases,
+    logs,
+    run,
+    addons,
+    buildpacks,
+    builds,
+)
 
 HELP = """Kapal: a self-hosted Heroku.
 

@@ -15,6 +15,7 @@ from kapal.client.types import (
     Addon,
     App,
     Authorization,
+    Build,
     Dyno,
     Formation,
     FormationUpdate,
@@ -191,6 +192,31 @@ class KapalClient:
         """Set (string) or remove (None) config vars; returns all vars after the change."""
         path = f"/apps/{_seg(app)}/config-vars"
         return cast(dict[str, str], self._json("PATCH", path, json_body=dict(changes)))
+
+    # --- builds ----------------------------------------------------------------------------
+
+    def builds(self, app: str) -> list[Build]:
+        """The app's builds, oldest first."""
+        return cast(list[Build], self._json("GET", f"/apps/{_seg(app)}/builds"))
+
+    def build(self, app: str, build_id: str) -> Build:
+        return cast(Build, self._json("GET", f"/apps/{_seg(app)}/builds/{_seg(build_id)}"))
+
+    def purge_build_cache(self, app: str) -> None:
+        self.request("DELETE", f"/apps/{_seg(app)}/build-cache")
+
+    # --- buildpacks ------------------------------------------------------------------------
+
+    def buildpacks(self, app: str) -> list[str]:
+        """The buildpack URLs the app's next build runs, in order."""
+        installations = self._json("GET", f"/apps/{_seg(app)}/buildpack-installations")
+        return [item["buildpack"]["url"] for item in installations]
+
+    def set_buildpacks(self, app: str, urls: list[str]) -> list[str]:
+        """Replace the app's buildpacks (an empty list: detect them); the new list."""
+        body = {"updates": [{"buildpack": url} for url in urls]}
+        path = f"/apps/{_seg(app)}/buildpack-installations"
+        return [item["buildpack"]["url"] for item in self._json("PUT", path, json_body=body)]
 
     # --- releases --------------------------------------------------------------------------
 

@@ -112,3 +112,26 @@ class Addon(TypedDict):
     plan: NotRequired[AddonPlan]
     app: NotRequired[Ref]
     created_at: NotRequired[str]
+
+
+class BuildRelease(TypedDict):
+    id: str
+    version: int
+    status: str
+
+
+class SourceBlob(TypedDict):
+    url: str | None
+    version: str | None
+
+
+class Build(TypedDict):
+    id: str
+    status: str  # pending | succeeded | failed
+    user: UserRef
+    created_at: str
+    updated_at: str
+    output_stream_url: str
+    source_blob: SourceBlob
+    release: BuildRelease | None
+    buildpacks: list[dict[str, str]] | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -100,6 +101,12 @@ class Supervisor:
                 child.wait()
 
 
+def say(text: str) -> None:
+    """A status line that cannot stop the shutdown: whoever read our output may be gone."""
+    with contextlib.suppress(OSError):
+        click.echo(text)
+
+
 def wait_ready(settings: Settings, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     ports = (settings.api_port, settings.router_port, settings.logs_port)
@@ -152,11 +159,11 @@ def up() -> None:
             click.echo("Kapal's processes did not all start; see the messages above.", err=True)
         supervisor.watch()
     finally:
-        click.echo("Stopping Kapal...")
+        say("Stopping Kapal...")
         supervisor.stop(settings.stop_grace + 5)
         if addons is not None:
             addons.stop()
-        click.echo("Stopped.")
+        say("Stopped.")
 
 
 def _postgres(settings: Settings) -> ManagedCluster | None:

@@ -8,17 +8,20 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import update
 from uv import find_uv_bin
 
 from kapal.build.buildpack import Buildpack, CompileDirs
+from kapal.build.classic import ClassicBuildpack
 from kapal.build.compiler import COMPILE_TIMEOUT, compile_slug
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
 from kapal.build.queue import BuildQueue
 from kapal.build.slugs import SlugStore
+from kapal.domain.buildpacks import PYTHON, parse_buildpack
 from kapal.services.builds import input_path, log_path
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
@@ -45,9 +48,27 @@ class Builder:
     ) -> None:
         self.ctx = ctx
         self.queue = queue
-        self.buildpacks = buildpacks or [PythonBuildpack(ctx.settings.build_python, find_uv_bin())]
+        self.detected = buildpacks or [self._python()]
         self.compile_timeout = compile_timeout
         self.release_timeout = release_timeout
+
+    def _python(self, name: str = PYTHON) -> PythonBuildpack:
+        return PythonBuildpack(self.ctx.settings.build_python, find_uv_bin(), name=name)
+
+    def _buildpacks(self, urls: list[str], fetch_dir: Path) -> list[Buildpack]:
+        """The buildpacks a build runs: those set, in order, classic ones fetched under
+        `fetch_dir`; without any, those that may detect the app."""
+        if not urls:
+            return list(self.detected)
+        exports: list[Path] = []  # each classic buildpack's `export`, for those after it
+        chosen: list[Buildpack] = []
+        for number, url in enumerate(urls, start=1):
+            ref = parse_buildpack(url)
+            if ref.kind == "builtin":
+                chosen.append(self._python(url))
+            else:
+                chosen.append(ClassicBuildpack(ref, fetch_dir / str(number), exports))
+        return chosen
 
     def start(self, build_id: str) -> None:
         self.queue.submit(f"build {build_id}", lambda: self.run(build_id))
@@ -57,6 +78,8 @@ class Builder:
         build, app, user, config = await asyncio.to_thread(self._load, build_id)
         out = BuildOutput(log_path(settings, build_id))
         work = settings.builds_dir / "tmp" / build_id
+        fetched = settings.builds_dir / "tmp" / f"{build_id}.buildpacks"
+        buildpacks = self._buildpacks(build.buildpacks, fetched)
         status, slug_id, release_id = "failed", None, None
         self.ctx.event(app.id, f"Build started by user {user.email}")
         try:
@@ -64,9 +87,10 @@ class Builder:
                 input_path(settings, build_id),
                 CompileDirs(work, settings.cache_dir / app.id, config_vars=config),
                 out,
-                self.buildpacks,
+                buildpacks,
                 SlugStore(settings.slugs_dir, settings.slug_max_bytes),
                 timeout=self.compile_timeout,
+                explicit=bool(build.buildpacks),
             )
             slug = Slug(
                 app_id=app.id,
@@ -85,7 +109,8 @@ class Builder:
             status = "failed"
             out.error("The build was interrupted because Kapal's API stopped.")
             self.ctx.event(app.id, "Build failed -- check your build output")
-            shutil.rmtree(work, ignore_errors=True)
+            for path in (work, fetched):
+                shutil.rmtree(path, ignore_errors=True)
             raise
         except Exception:
             status = "failed"
@@ -96,7 +121,8 @@ class Builder:
             out.close()  # every line is written before the status leaves `pending`
             self._finish(build_id, status, slug_id, release_id)
             input_path(settings, build_id).unlink(missing_ok=True)
-        await asyncio.to_thread(shutil.rmtree, work, True)
+        for path in (work, fetched):
+            await asyncio.to_thread(shutil.rmtree, path, True)
 
     def _load(self, build_id: str) -> tuple[Build, App, User, dict[str, str]]:
         """The build, its app and user, and the config vars the buildpacks see."""

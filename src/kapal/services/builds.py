@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from kapal.build.output import BuildOutput
 from kapal.build.tail import follow
-from kapal.domain.errors import InvalidParams, NotFound
+from kapal.domain.buildpacks import validate_buildpacks
+from kapal.domain.errors import Conflict, InvalidParams, NotFound
 from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.sources import parse_source_url, uploaded_source
@@ -56,9 +57,17 @@ def input_path(settings: Settings, build_id: str) -> Path:
 
 
 def create_build(
-    ctx: Context, user: User, app_ident: str, url: str, version: str | None
+    ctx: Context,
+    user: User,
+    app_ident: str,
+    url: str,
+    version: str | None,
+    buildpacks: list[str] | None = None,
 ) -> BuildView:
-    """A pending build of an uploaded source; start it with Builder.start."""
+    """A pending build of an uploaded source, with these buildpacks or else the app's; start
+    it with Builder.start."""
+    if buildpacks is not None:
+        validate_buildpacks(buildpacks)
     ids = parse_source_url(ctx.settings, url)
     if ids is None:
         raise InvalidParams(
@@ -68,6 +77,8 @@ def create_build(
         raise InvalidParams("source_blob.version must be at most 64 characters.")
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
+    if buildpacks is None:
+        buildpacks = list(app.buildpacks)
     try:
         source_file = uploaded_source(ctx, *ids)
     except NotFound as exc:
@@ -89,6 +100,7 @@ def create_build(
                 user_id=user.id,
                 status="pending",
                 source_version=version,
+                buildpacks=buildpacks,
             )
             s.add(build)
     except BaseException:
@@ -119,6 +131,25 @@ def get_build(ctx: Context, user: User, app_ident: str, build_id: str) -> BuildV
         if build is None or build.app_id != app.id:
             raise NotFound(f"Couldn't find build {build_id}.")
         return _view(s, build, app)
+
+
+def purge_build_cache(ctx: Context, user: User, app_ident: str) -> None:
+    """Delete the app's build cache; refused while one of its builds, which uses it, runs."""
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident)
+        running = s.scalar(
+            select(Build.id).where(Build.app_id == app.id, Build.status == "pending").limit(1)
+        )
+    if running is not None:
+        raise Conflict("A build of this app is running: purge its cache once the build ends.")
+    cache = ctx.settings.cache_dir / app.id
+    # Moved aside first: the next build finds either the whole cache or none.
+    doomed = ctx.settings.cache_dir / f".purged-{new_id()}"
+    try:
+        os.rename(cache, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed)
 
 
 def fail_interrupted_builds(ctx: Context) -> int:

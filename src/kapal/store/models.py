@@ -71,6 +71,8 @@ class App(Base):
     name: Mapped[str] = mapped_column(String(30), unique=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Buildpack URLs run in order by the next build; empty: detect (the built-in Python).
+    buildpacks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
@@ -95,6 +97,8 @@ class Build(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|succeeded|failed
     source_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The buildpack URLs this build runs (the app's when it was made); empty: detect.
+    buildpacks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id"), nullable=True)
     release_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

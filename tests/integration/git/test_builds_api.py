@@ -8,7 +8,10 @@ import tarfile
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy import update
 from tests.integration.git.pushkit import Api, Pusher
+
+from kapal.store.models import Build
 
 
 def tarball(files: dict[str, str]) -> bytes:
@@ -132,3 +135,62 @@ def test_uploads_are_size_capped(pusher: Pusher, api: Api) -> None:
     assert too_big.status_code == 413
     assert "larger than the limit" in too_big.json()["message"]
     assert list(api.ctx.settings.sources_dir.iterdir()) == []
+
+
+def build_and_wait(http: httpx.Client, body: bytes, **extra: object) -> dict[str, object]:
+    blob = upload(http, body)
+    started = http.post(
+        "/apps/alice-app/builds", json={"source_blob": {"url": blob["get_url"]}, **extra}
+    )
+    assert started.status_code == 201, started.text
+    stream_url = started.json()["output_stream_url"].replace("localhost", "127.0.0.1")
+    httpx.get(stream_url, timeout=httpx.Timeout(30, read=None)).raise_for_status()
+    done: dict[str, object] = http.get(f"/apps/alice-app/builds/{started.json()['id']}").json()
+    return done
+
+
+def test_the_build_cache_can_be_purged_when_no_build_runs(
+    make_pusher: Callable[[str], Pusher],
+) -> None:
+    alice, bob = make_pusher("alice"), make_pusher("bob")
+    cache = alice.api.ctx.settings.cache_dir / alice.app.id
+    body = tarball({"requirements.txt": "", "Procfile": "web: python -m http.server $PORT\n"})
+    with client(alice) as http:
+        assert build_and_wait(http, body)["status"] == "succeeded"
+        assert (cache / "uv").is_dir()
+
+        with client(bob) as other:
+            assert other.delete("/apps/alice-app/build-cache").status_code == 403
+        assert cache.is_dir()
+
+        # While a build runs (here: one made pending by hand), the cache stays.
+        with alice.api.ctx.store.session() as s:
+            s.add(Build(app_id=alice.app.id, user_id=alice.app.owner_id, status="pending"))
+        busy = http.delete("/apps/alice-app/build-cache")
+        assert busy.status_code == 409 and busy.json()["id"] == "conflict"
+        assert cache.is_dir()
+        with alice.api.ctx.store.session() as s:
+            s.execute(update(Build).where(Build.status == "pending").values(status="failed"))
+
+        purged = http.delete("/apps/alice-app/build-cache")
+        assert purged.status_code == 200, purged.text
+        assert not cache.exists()
+        assert [p.name for p in alice.api.ctx.settings.cache_dir.iterdir()] == []
+        assert http.delete("/apps/alice-app/build-cache").status_code == 200  # nothing to purge
+
+        # The next build starts from an empty cache and succeeds.
+        assert build_and_wait(http, body)["status"] == "succeeded"
+        assert (cache / "uv").is_dir()
+
+
+def test_a_build_can_name_its_own_buildpacks(pusher: Pusher) -> None:
+    body = tarball({"requirements.txt": "", "Procfile": "web: python -m http.server $PORT\n"})
+    with client(pusher) as http:
+        done = build_and_wait(http, body, buildpacks=[{"url": "heroku/python"}])
+        assert done["status"] == "succeeded"
+        assert done["buildpacks"] == [{"url": "heroku/python", "name": "heroku/python"}]
+        refused = http.post(
+            "/apps/alice-app/builds",
+            json={"source_blob": {"url": "x"}, "buildpacks": [{"url": "ftp://nope"}]},
+        )
+        assert refused.status_code == 422 and "ftp://nope" in refused.json()["message"]

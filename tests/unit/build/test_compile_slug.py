@@ -18,13 +18,21 @@ from kapal.build.slugs import SlugStore
 class ToyBuildpack:
     """Detects toy.txt; compiling writes a file, or waits forever when asked to."""
 
-    language = "Toy"
+    name = "toy"
+    declares_defaults = True
 
-    def __init__(self, hang: bool = False) -> None:
+    def __init__(self, hang: bool = False, defaults: dict[str, str] | None = None) -> None:
         self.hang = hang
+        self.defaults = defaults or {}
 
-    def detect(self, build_dir: Path) -> bool:
-        return (build_dir / "toy.txt").is_file()
+    async def fetch(self) -> None:
+        pass
+
+    async def detect(self, build_dir: Path) -> str | None:
+        return "Toy" if (build_dir / "toy.txt").is_file() else None
+
+    async def release(self, build_dir: Path) -> dict[str, str]:
+        return self.defaults
 
     async def compile(self, dirs: CompileDirs, out: BuildOutput) -> None:
         out.step("Compiling toys")
@@ -126,3 +134,35 @@ def test_extracted_files_keep_their_content(tmp_path: Path, top: str) -> None:
     result, log = run(tmp_path, tarball, ToyBuildpack())
     assert not isinstance(result, BuildFailed), log
     assert (tmp_path / "build" / "app" / "app").read_text() == "nested"
+
+
+def test_without_a_procfile_the_buildpacks_default_types_are_used(tmp_path: Path) -> None:
+    tarball = source(tmp_path, {"toy.txt": ""})
+    result, log = run(tmp_path, tarball, ToyBuildpack(defaults={"web": "toy serve"}))
+    assert not isinstance(result, BuildFailed), log
+    assert result.process_types == {"web": "toy serve"}  # type: ignore[attr-defined]
+    assert "       Default types for buildpack -> web" in log.splitlines()
+
+
+def test_the_procfile_overrides_default_types(tmp_path: Path) -> None:
+    tarball = source(tmp_path, {"toy.txt": "", "Procfile": "web: mine\n"})
+    toy = ToyBuildpack(defaults={"web": "toy serve", "worker": "toy work"})
+    result, log = run(tmp_path, tarball, toy)
+    assert not isinstance(result, BuildFailed), log
+    assert result.process_types == {"web": "mine", "worker": "toy work"}  # type: ignore[attr-defined]
+
+
+def test_no_procfile_and_no_default_types_fails_the_build(tmp_path: Path) -> None:
+    result, log = run(tmp_path, source(tmp_path, {"toy.txt": ""}), ToyBuildpack())
+    assert isinstance(result, BuildFailed)
+    assert " !     No Procfile found in the root of the app." in log.splitlines()
+    assert log.splitlines()[-1] == " !     Push rejected, failed to compile Toy app."
+
+
+def test_a_missing_procfile_fails_before_compiling_without_default_types(tmp_path: Path) -> None:
+    toy = ToyBuildpack()
+    toy.declares_defaults = False
+    result, log = run(tmp_path, source(tmp_path, {"toy.txt": ""}), toy)
+    assert isinstance(result, BuildFailed)
+    assert "Compiling toys" not in log
+    assert " !     No Procfile found in the root of the app." in log.splitlines()

@@ -21,6 +21,7 @@ from kapal.build.python import interpreters, profile
 from kapal.build.python.django import collect_static
 from kapal.build.python.versions import VERSION_FILES, choose, requested_version
 from kapal.build.workspace import hand_over, place_file
+from kapal.domain.buildpacks import PYTHON
 from kapal.system_users import RunAs, unprivileged
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,6 @@ def read_version_files(build_dir: Path) -> dict[str, bytes]:
 class PythonBuildpack:
     """Detected by a package manager's file in the app root (only requirements.txt builds)."""
 
-    language = "Python"
-
     def __init__(
         self,
         python: str,
@@ -78,6 +77,7 @@ class PythonBuildpack:
         *,
         build_user: Callable[[], RunAs | None] = unprivileged,
         interpreter_dirs: Sequence[Path] = interpreters.SEARCH_DIRS,
+        name: str = PYTHON,
     ) -> None:
         """`python` is the operator's Python, offered with the python3.N found in
         `interpreter_dirs`. `build_user` says who runs uv, asked at each build: by default
@@ -87,9 +87,20 @@ class PythonBuildpack:
         self.search_path = search_path
         self.build_user = build_user
         self.interpreter_dirs = interpreter_dirs
+        self.name = name
 
-    def detect(self, build_dir: Path) -> bool:
-        return any((build_dir / name).is_file() for name in PACKAGE_MANAGER_FILES)
+    declares_defaults = False
+
+    async def fetch(self) -> None:
+        """Built in: nothing to fetch."""
+
+    async def detect(self, build_dir: Path) -> str | None:
+        found = any((build_dir / name).is_file() for name in PACKAGE_MANAGER_FILES)
+        return "Python" if found else None
+
+    async def release(self, build_dir: Path) -> dict[str, str]:
+        """No default process types: a Python app says how it starts in its Procfile."""
+        return {}
 
     def env(self, dirs: CompileDirs) -> dict[str, str]:
         """Everything uv sees: nothing of the platform's own environment or secrets."""

@@ -1,0 +1,240 @@
+"""Classic buildpacks, run unchanged: `bin/detect BUILD_DIR`, `bin/compile BUILD_DIR CACHE_DIR
+ENV_DIR`, `bin/release BUILD_DIR`, from a git URL or a directory on this machine.
+
+Everything a buildpack does, fetching it included, runs as the build user when the platform
+is root: a buildpack path names only what that user could read anyway. Its scripts get the
+app's config vars as ENV_DIR files, and an `export` file a buildpack leaves in its directory
+is sourced before the buildpacks after it, as on Heroku.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kapal.build.buildpack import CompileDirs
+from kapal.build.output import BuildOutput
+from kapal.build.process import BuildFailed, query, run_step
+from kapal.build.workspace import hand_over
+from kapal.domain.buildpacks import BuildpackRef
+from kapal.domain.procfile import ProcfileError, parse_procfile
+from kapal.system_users import RunAs, unprivileged
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = 120.0
+DETECT_TIMEOUT = 60.0
+STEP_TIMEOUT = 15 * 60.0
+# Ubuntu 22.04's stack: buildpacks check STACK against the names they know, and binaries
+# built for it run on the newer glibc of Debian 12, which Kapal runs on.
+STACK = "heroku-22"
+GITCONFIG = ".gitconfig"
+# `export` files run as shell code before each later buildpack's bin/compile.
+WITH_EXPORTS = 'n=$1; shift; while [ "$n" -gt 0 ]; do . "$1"; shift; n=$((n - 1)); done; exec "$@"'
+
+
+class ClassicBuildpack:
+    """One buildpack of an app's list, fetched into `directory` (which must not exist yet)."""
+
+    def __init__(
+        self,
+        ref: BuildpackRef,
+        directory: Path,
+        exports: list[Path],
+        *,
+        search_path: str = "/usr/local/bin:/usr/bin:/bin",
+        stack: str = STACK,
+        build_user: Callable[[], RunAs | None] = unprivileged,
+    ) -> None:
+        """`exports`: shared by the buildpacks of one build, each adds its `export` file."""
+        self.ref = ref
+        self.directory = directory
+        self.exports = exports
+        self.search_path = search_path
+        self.stack = stack
+        self.build_user = build_user
+        self.run_as: RunAs | None = None
+
+    declares_defaults = True
+
+    @property
+    def name(self) -> str:
+        return self.ref.url
+
+    def env(self, home: Path) -> dict[str, str]:
+        """All a buildpack's scripts see of the platform: nothing of its own environment."""
+        return {"PATH": self.search_path, "HOME": str(home), "LANG": "C.UTF-8", "STACK": self.stack}
+
+    async def fetch(self) -> None:
+        self.run_as = await asyncio.to_thread(self.build_user)
+        parent = self.directory.parent
+        await asyncio.to_thread(_fetch_directory, parent, self.run_as)
+        env = self.env(parent)
+        if self.ref.kind == "git":
+            argv = ["git", "clone", "--quiet", "--depth", "1"]
+            if self.ref.ref:
+                argv += ["--branch", self.ref.ref]
+            argv += ["--", self.ref.location, str(self.directory)]
+            env |= {
+                "GIT_TERMINAL_PROMPT": "0",
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_ALLOW_PROTOCOL": "https:http:git:file",
+                "GIT_CONFIG_GLOBAL": str(parent / GITCONFIG),
+            }
+        else:
+            argv = ["cp", "-R", "--", f"{self.ref.location}/.", str(self.directory)]
+            await asyncio.to_thread(_own_directory, self.directory, self.run_as)
+        status, _, stderr = await query(
+            argv, env=env, timeout=FETCH_TIMEOUT, cwd=parent, run_as=self.run_as
+        )
+        if status != 0:
+            raise BuildFailed(f"Failed to fetch the buildpack {self.name}", hint=reason(stderr))
+        for script in ("detect", "compile"):
+            if not os.access(self.directory / "bin" / script, os.F_OK):
+                raise BuildFailed(f"{self.name} is not a buildpack: it has no bin/{script}.")
+
+    async def detect(self, build_dir: Path) -> str | None:
+        status, stdout, _ = await self._script("detect", [str(build_dir)], build_dir)
+        if status != 0:
+            return None
+        name = stdout.strip().splitlines()[:1]
+        return name[0][:100] if name else self.name
+
+    async def compile(self, dirs: CompileDirs, out: BuildOutput) -> None:
+        env_dir = self.directory.parent / f"{self.directory.name}.env"
+        await asyncio.to_thread(self._prepare, dirs, env_dir)
+        argv = [
+            "/bin/sh",
+            "-c",
+            WITH_EXPORTS,
+            "sh",
+            str(len(self.exports)),
+            *map(str, self.exports),
+            str(self.directory / "bin" / "compile"),
+            str(dirs.build_dir),
+            str(dirs.cache_dir),
+            str(env_dir),
+        ]
+        status = await run_step(
+            argv,
+            cwd=dirs.build_dir,
+            env=self.env(dirs.build_dir),
+            out=out,
+            timeout=STEP_TIMEOUT,
+            run_as=self.run_as,
+            indent=False,
+        )
+        if status != 0:
+            raise BuildFailed(
+                f"The buildpack {self.name} failed: bin/compile exited with status {status}."
+            )
+        export = self.directory / "export"
+        if export.is_file():
+            self.exports.append(export)
+
+    async def release(self, build_dir: Path) -> dict[str, str]:
+        if not (self.directory / "bin" / "release").exists():
+            return {}
+        status, stdout, stderr = await self._script("release", [str(build_dir)], build_dir)
+        if status != 0:
+            raise BuildFailed(f"The buildpack {self.name} failed: bin/release: {reason(stderr)}")
+        return default_process_types(stdout, self.name)
+
+    async def _script(self, script: str, args: list[str], build_dir: Path) -> tuple[int, str, str]:
+        path = self.directory / "bin" / script
+        runnable = self.run_as.may_execute(path) if self.run_as else os.access(path, os.X_OK)
+        if not runnable:
+            raise BuildFailed(f"{self.name}: bin/{script} is not executable.")
+        await asyncio.to_thread(self._hand_over, build_dir)
+        try:
+            return await query(
+                [str(path), *args],
+                env=self.env(build_dir),
+                timeout=DETECT_TIMEOUT,
+                cwd=build_dir,
+                run_as=self.run_as,
+            )
+        except OSError as exc:
+            raise BuildFailed(f"{self.name}: bin/{script} could not run: {exc.strerror}") from None
+
+    def _hand_over(self, build_dir: Path) -> None:
+        """The build user's scripts read (detect) the app from the start."""
+        if self.run_as is not None and not self.run_as.owns(build_dir):
+            self.run_as.hand_over(build_dir)
+
+    def _prepare(self, dirs: CompileDirs, env_dir: Path) -> None:
+        """The cache exists; the config vars are files in ENV_DIR; with a build user, all of
+        it is that user's."""
+        dirs.cache_dir.mkdir(parents=True, exist_ok=True)
+        write_env_dir(env_dir, dirs.config_vars)
+        if self.run_as is not None:
+            hand_over(self.run_as, dirs.build_dir, dirs.cache_dir)
+            self.run_as.hand_over(env_dir)
+
+
+def reason(stderr: str) -> str:
+    """The line of a failed command's stderr that says why: git's or cp's own, else the last."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "cp:", "error:"))]
+    return (said or lines or ["(no output)"])[0 if said else -1]
+
+
+def _fetch_directory(path: Path, run_as: RunAs | None) -> None:
+    """The directory buildpacks are fetched into, made once per build, with a git config
+    (written before the build user owns the directory) that lets git read a local
+    repository another user owns: the build user reads only what it may anyway."""
+    if path.exists():
+        return
+    path.mkdir(mode=0o700, parents=True)
+    config = path / GITCONFIG
+    config.write_text("[safe]\n\tdirectory = *\n", encoding="utf-8")
+    config.chmod(0o644)  # whatever the platform's umask: the build user's git reads it
+    _own_directory(path, run_as)
+
+
+def _own_directory(path: Path, run_as: RunAs | None) -> None:
+    """`path` exists and, with a build user, is that user's to write in."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if run_as is not None and not run_as.owns(path):
+        os.lchown(path, run_as.uid, run_as.gid)
+
+
+def write_env_dir(env_dir: Path, config_vars: Mapping[str, str]) -> None:
+    """One file per config var, named by its key, holding its value (private: secrets)."""
+    env_dir.mkdir(mode=0o700)
+    for key, value in config_vars.items():
+        fd = os.open(env_dir / key, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(value)
+
+
+def default_process_types(text: str, name: str) -> dict[str, str]:
+    """`default_process_types` from bin/release's YAML; an unreadable answer is a failure."""
+    try:
+        document: Any = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError:
+        raise BuildFailed(f"The buildpack {name} failed: bin/release did not print YAML.") from None
+    types = (document or {}).get("default_process_types") if isinstance(document, dict) else None
+    if types is None:
+        return {}
+    invalid = BuildFailed(
+        f"The buildpack {name} failed: default_process_types must map process type names "
+        "to one-line commands."
+    )
+    if not isinstance(types, dict):
+        raise invalid
+    lines = []
+    for key, command in types.items():
+        if not isinstance(key, str) or not isinstance(command, str) or "\n" in command:
+            raise invalid
+        lines.append(f"{key}: {command}")
+    try:
+        return parse_procfile("\n".join(lines))  # the names and commands a Procfile allows
+    except ProcfileError:
+        raise invalid from None
