@@ -15,6 +15,19 @@ def default_data_dir() -> Path:
     return Path(base) / "kapal"
 
 
+SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `2G`, `512M`, `300K` or a plain number of bytes."""
+    value = text.strip().upper().removesuffix("B")
+    unit = value[-1:] if value[-1:] in SIZE_UNITS else ""
+    number = value[: len(value) - len(unit)]
+    if not number.isdigit() or int(number) == 0:
+        raise ValueError(f"{text!r} is not a size: use bytes or a number with K, M or G")
+    return int(number) * SIZE_UNITS[unit]
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -29,6 +42,9 @@ class Settings:
     postgres_port: int = 15432
     build_python: str = "/usr/bin/python3"
     slug_max_bytes: int = 500 * 1024 * 1024
+    build_memory: int = 2 * 1024**3  # bytes a build's processes may use together
+    build_timeout: float = 15 * 60.0
+    build_concurrency: int = 1
     dyno_boot_timeout: float = 60.0
     stop_grace: float = 30.0
     router_boot_timeout: float = 75.0  # a request waits this long for a booting web dyno (H20)
@@ -54,6 +70,9 @@ class Settings:
             postgres_port=port("KAPAL_POSTGRES_PORT", 15432),
             build_python=env.get("KAPAL_BUILD_PYTHON", "/usr/bin/python3"),
             slug_max_bytes=int(env.get("KAPAL_SLUG_MAX", 500 * 1024 * 1024)),
+            build_memory=parse_size(env.get("KAPAL_BUILD_MEMORY", "2G")),
+            build_timeout=float(env.get("KAPAL_BUILD_TIMEOUT", 15 * 60)),
+            build_concurrency=max(1, int(env.get("KAPAL_BUILD_CONCURRENCY", 1))),
             dyno_boot_timeout=float(env.get("KAPAL_BOOT_TIMEOUT", 60)),
             stop_grace=float(env.get("KAPAL_STOP_GRACE", 30)),
             router_boot_timeout=float(env.get("KAPAL_ROUTER_BOOT_TIMEOUT", 75)),

@@ -80,6 +80,8 @@ class RunAs:
     gid: int
     nofile: int = NOFILE
     nproc: int = NPROC
+    # Run first in the child, still as root: e.g. joining a cgroup, which the user cannot.
+    enter: Callable[[], None] | None = None
 
     @classmethod
     def system(cls, name: str = DYNO_USER) -> RunAs:
@@ -94,13 +96,15 @@ class RunAs:
         return {"preexec_fn": self.preexec(umask)}
 
     def preexec(self, umask: int) -> Callable[[], None]:
-        """What the forked child does before exec: become the user, with no supplementary
-        groups, this umask and the rlimits."""
-        uid, gid = self.uid, self.gid
+        """What the forked child does before exec: `enter` (as root), then become the user,
+        with no supplementary groups, this umask and the rlimits."""
+        uid, gid, enter = self.uid, self.gid, self.enter
         # Computed here, in the parent: the child only makes system calls.
         limits = _limits(self.nofile, self.nproc)
 
         def become() -> None:
+            if enter is not None:
+                enter()
             os.setgroups([])  # root's supplementary groups must not be inherited
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)  # last: it ends the right to do the above

@@ -38,6 +38,7 @@ class KapalServer:
             "KAPAL_RENDEZVOUS_PORT": str(self.ports["rendezvous"]),
             "KAPAL_POSTGRES_PORT": str(self.ports["postgres"]),
             "KAPAL_STOP_GRACE": "5",
+            "KAPAL_BUILD_MEMORY": "512M",  # the e2e tests push a build past it
         }
 
     @property

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.kapal_server import KapalServer, new_user
@@ -44,6 +46,40 @@ def test_a_static_site_buildpack_deploys_and_serves(kapal_server: KapalServer) -
     assert "Served by a classic buildpack" in page.text
     ps = frank.kapal("ps", cwd=repo).stdout
     assert "python3 -m http.server" in ps
+
+    # A build that grabs memory without end is stopped at its cap, and the running app
+    # answers every request meanwhile.
+    hog = kapal_server.root / "buildpacks" / "hog"
+    (hog / "bin").mkdir(parents=True)
+    (hog / "bin" / "detect").write_text("#!/bin/sh\necho Hungry\n")
+    (hog / "bin" / "compile").write_text(
+        "#!/bin/sh\nexec python3 -c 'b = []\nwhile True: b.append(bytearray(8 << 20))'\n"
+    )
+    subprocess.run(["chmod", "-R", "a+rX,a+x", str(hog)], check=True)
+    hungry = frank.checkout("static-site", "hungry")
+    frank.kapal("create", "frank-hungry", "--remote", "kapal", cwd=hungry)
+    frank.kapal("buildpacks:add", str(hog), cwd=hungry)
+    answers: list[int | str] = []
+    pushing = threading.Event()
+    pushing.set()
+
+    def load() -> None:
+        while pushing.is_set():
+            try:
+                answers.append(frank.get("frank-static").status_code)
+            except httpx.HTTPError as exc:
+                answers.append(type(exc).__name__)
+
+    loop = threading.Thread(target=load)
+    loop.start()
+    try:
+        refused = frank.git("push", "kapal", "main", cwd=hungry, check=False)
+    finally:
+        pushing.clear()
+        loop.join(30)
+    assert refused.returncode != 0
+    assert "The build ran out of memory: its processes may use 512 MB" in refused.stderr
+    assert len(answers) > 10 and set(answers) == {200}, answers
 
     cleared = frank.kapal("buildpacks:clear", cwd=repo)
     assert "will detect its buildpack" in cleared.stdout

@@ -35,7 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the build queue with the app; builds still running at shutdown are failed."""
     ctx = cast(Context, app.state.ctx)
     await run_in_threadpool(fail_interrupted_builds, ctx)
-    async with build_queue() as queue:
+    async with build_queue(ctx.settings.build_concurrency) as queue:
         app.state.builder = Builder(ctx, queue)
         yield
 

@@ -42,6 +42,8 @@ WITH_EXPORTS = 'n=$1; shift; while [ "$n" -gt 0 ]; do . "$1"; shift; n=$((n - 1)
 class ClassicBuildpack:
     """One buildpack of an app's list, fetched into `directory` (which must not exist yet)."""
 
+    declares_defaults = True  # bin/release may name default process types
+
     def __init__(
         self,
         ref: BuildpackRef,
@@ -60,8 +62,6 @@ class ClassicBuildpack:
         self.stack = stack
         self.build_user = build_user
         self.run_as: RunAs | None = None
-
-    declares_defaults = True
 
     @property
     def name(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kapal.build.buildpack import Buildpack, CompileDirs
+from kapal.build.cgroup import BuildCgroup
 from kapal.build.output import BuildOutput, human_size
 from kapal.build.process import BuildFailed
 from kapal.build.slugs import SlugStore
@@ -77,10 +78,12 @@ async def compile_slug(
     slugs: SlugStore,
     timeout: float = COMPILE_TIMEOUT,
     explicit: bool = False,
+    cgroup: BuildCgroup | None = None,
 ) -> CompiledSlug:
     """Build the source tarball into a stored slug, writing the build output as it goes.
     `explicit`: the app set these buildpacks, so all of them run, in order; otherwise the
-    first that detects the app does.
+    first that detects the app does. `cgroup`, where the build's processes run, tells whether
+    the memory cap is why it failed.
 
     A failure is printed (` !     ...`) and raised as BuildFailed."""
     language: str | None = None
@@ -121,6 +124,11 @@ async def compile_slug(
         out.error(exc.message)
         for line in exc.hint.splitlines():
             out.detail(line)
+        if cgroup is not None and await asyncio.to_thread(cgroup.oom_killed):
+            out.error(
+                f"The build ran out of memory: its processes may use {cgroup.limit // 2**20} MB "
+                "together (KAPAL_BUILD_MEMORY), and the kernel stopped one that asked for more."
+            )
         if language is not None:
             out.error(f"Push rejected, failed to compile {language} app.")
         raise

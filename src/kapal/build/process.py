@@ -19,6 +19,8 @@ from kapal.system_users import RunAs, with_umask
 
 # Explicit, so a slug's file modes do not depend on the umask the platform runs with.
 BUILD_UMASK = 0o022
+# Builds yield the CPU to running apps.
+BUILD_NICE = 10
 
 
 class BuildFailed(Exception):
@@ -31,7 +33,15 @@ class BuildFailed(Exception):
 
 
 def _as(run_as: RunAs | None) -> dict[str, Any]:
-    return run_as.spawn_options(BUILD_UMASK) if run_as else with_umask(BUILD_UMASK)
+    """Spawn options for a build process: niced, then as `run_as` (or only the umask)."""
+    options = run_as.spawn_options(BUILD_UMASK) if run_as else with_umask(BUILD_UMASK)
+    then = options["preexec_fn"]
+
+    def start() -> None:
+        os.nice(BUILD_NICE)
+        then()
+
+    return {**options, "preexec_fn": start}
 
 
 async def run_step(

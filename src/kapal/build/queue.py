@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 3
+DEFAULT_CONCURRENCY = 1
 
 
 class BuildQueue:
@@ -17,6 +17,7 @@ class BuildQueue:
 
     def __init__(self, group: asyncio.TaskGroup, concurrency: int) -> None:
         self._group = group
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -27,7 +28,12 @@ class BuildQueue:
 
     @property
     def running(self) -> int:
+        """Jobs submitted and not finished: running or waiting for a slot."""
         return len(self._tasks)
+
+    def must_wait_for(self) -> int:
+        """How many jobs a job submitted now would wait for before it starts."""
+        return max(0, len(self._tasks) - self._concurrency + 1)
 
     async def _run(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         async with self._slots:

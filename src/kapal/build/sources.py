@@ -12,7 +12,12 @@ from typing import BinaryIO
 from kapal import tarballs
 from kapal.build.output import human_size
 from kapal.build.process import BuildFailed
-from kapal.domain.archive import ArchiveRefused, ArchiveTooLarge, MemberGuard
+from kapal.domain.archive import (
+    ArchiveRefused,
+    ArchiveTooLarge,
+    MemberGuard,
+    require_utf8_names,
+)
 
 
 class SourceTooLarge(Exception):
@@ -48,13 +53,18 @@ def extract(tarball: Path, dest: Path, max_bytes: int) -> None:
     """Unpack a source tarball into dest; one top-level directory is taken as the app root.
 
     At most `max_bytes` unpacked (a small archive can unpack to terabytes); links may not lead
-    out of the app, and devices and pipes are refused (see kapal.domain.archive)."""
+    out of the app; devices, pipes and names that are not UTF-8 are refused (see
+    kapal.domain.archive)."""
     dest.mkdir(parents=True, exist_ok=True)
     guard = MemberGuard(max_bytes)
 
+    def check(member: tarfile.TarInfo) -> None:
+        require_utf8_names(member)
+        guard.check(member)
+
     try:
         with tarfile.open(tarball, mode="r:*") as tar:
-            tarballs.extract(tar, dest, guard.check)
+            tarballs.extract(tar, dest, check)
     except ArchiveTooLarge:
         raise BuildFailed(
             f"The source is larger than {human_size(max_bytes)} when unpacked: refusing to "

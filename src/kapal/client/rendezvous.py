@@ -1,4 +1,5 @@
-"""Attaching to a one-off dyno: the `rendezvous://host:port/secret` URL the API hands out."""
+"""Attaching to a one-off dyno: the `rendezvous://host:port/secret` URL the API hands out,
+and the marker that brings the command's exit status back on the stream."""
 
 from __future__ import annotations
 
@@ -44,3 +45,68 @@ def connect(rendezvous: Rendezvous, timeout: float = CONNECT_TIMEOUT) -> socket.
         sock.close()
         raise KapalConnectionError(f"rendezvous://{address}", str(exc)) from exc
     return sock
+
+
+MARKER = "\uffff kapal-command-exit-status: ".encode()
+EOT = b"\x04"
+
+
+def with_exit_status(command: str) -> str:
+    """The command the dyno runs, so that its exit status comes back on the stream. The space
+    before `;` keeps `kapal run worker` meaning the Procfile's worker command (the API
+    substitutes a process type only when it is the first word)."""
+    return f'{command} ; echo "\uffff kapal-command-exit-status: $?"'
+
+
+class ExitStatusFilter:
+    """Passes output through, except the marker line, whose number becomes `status`.
+    Holds back only what could be the start of a marker split across reads."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self._pending = b""
+        self._in_marker = False
+
+    def feed(self, data: bytes) -> bytes:
+        self._pending += data
+        out = bytearray()
+        while True:
+            if self._in_marker:
+                newline = self._pending.find(b"\n")
+                if newline < 0:
+                    return bytes(out)
+                self._take_status(self._pending[:newline])
+                self._pending = self._pending[newline + 1 :]
+                continue
+            found = self._pending.find(MARKER)
+            if found >= 0:
+                out += self._pending[:found]
+                self._pending = self._pending[found + len(MARKER) :]
+                self._in_marker = True
+                continue
+            keep = _marker_prefix_len(self._pending)
+            cut = len(self._pending) - keep
+            out += self._pending[:cut]
+            self._pending = self._pending[cut:]
+            return bytes(out)
+
+    def finish(self) -> bytes:
+        """The stream ended: whatever was held back (or the status of an unterminated marker)."""
+        rest, self._pending = self._pending, b""
+        if self._in_marker:
+            self._take_status(rest)
+            return b""
+        return rest
+
+    def _take_status(self, text: bytes) -> None:
+        digits = text.strip()
+        if digits.isdigit():
+            self.status = int(digits)
+
+
+def _marker_prefix_len(data: bytes) -> int:
+    """Length of the longest suffix of `data` that is a proper prefix of MARKER."""
+    for size in range(min(len(data), len(MARKER) - 1), 0, -1):
+        if MARKER.startswith(data[-size:]):
+            return size
+    return 0

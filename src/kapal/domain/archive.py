@@ -106,6 +106,19 @@ class MemberGuard:
         return tuple(stack)
 
 
+def require_utf8_names(member: tarfile.TarInfo) -> None:
+    """Refuse a member whose name (or link target) is not UTF-8: such a name reaches an app
+    as undecodable bytes (tarfile keeps them as surrogate escapes)."""
+    for text in (member.name, member.linkname):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            raise ArchiveRefused(
+                f"the file name '{raw}' is not valid UTF-8; rename it (git mv) and push again"
+            ) from None
+
+
 def _parts(name: str) -> Parts | None:
     """The components of a member name (`./a//b/` -> (a, b)); None if it leaves the root."""
     if name.startswith("/"):

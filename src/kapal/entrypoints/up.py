@@ -125,7 +125,10 @@ def up() -> None:
     from kapal.store.db import Store
 
     configure_logging("kapal")
-    settings = Settings.from_env(os.environ)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ValueError as exc:
+        raise click.ClickException(f"a KAPAL_* setting is not valid: {exc}") from None
     missing = missing_tools(settings)
     if missing:
         raise click.ClickException("missing: " + ", ".join(missing) + " (run `make up` as root)")

@@ -106,10 +106,12 @@ class GitBackend:
         assert stdin is not None
         try:
             async for chunk in body:
+                if stdin.is_closing():
+                    return  # git stopped reading; its response says why
                 stdin.write(chunk)
                 await stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
-            pass  # git stopped reading; its response says why
+            pass  # the same, noticed while writing
         finally:
             stdin.close()
 

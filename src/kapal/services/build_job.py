@@ -5,28 +5,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import update
 from uv import find_uv_bin
 
 from kapal.build.buildpack import Buildpack, CompileDirs
+from kapal.build.cgroup import BuildCgroup
 from kapal.build.classic import ClassicBuildpack
-from kapal.build.compiler import COMPILE_TIMEOUT, compile_slug
+from kapal.build.compiler import compile_slug
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
 from kapal.build.queue import BuildQueue
 from kapal.build.slugs import SlugStore
 from kapal.domain.buildpacks import PYTHON, parse_buildpack
+from kapal.domain.errors import KapalError
+from kapal.services.addons import AddonView
+from kapal.services.appjson import (
+    FirstDeploy,
+    plan_first_deploy,
+    provision_addons,
+    remove_addons,
+    undo_first_deploy,
+)
 from kapal.services.builds import input_path, log_path
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
+from kapal.services.postdeploy import Outcome, run_postdeploy
 from kapal.services.releases import latest_release
 from kapal.store.models import App, Build, Release, Slug, User, now
+from kapal.system_users import RunAs, unprivileged
 
 log = logging.getLogger(__name__)
 
@@ -37,40 +51,48 @@ RELEASE_POLL = 0.2
 class Builder:
     """Runs builds on a queue: compile a slug, release it, wait for the release phase."""
 
+    warned = False  # that builds have no memory cap: said once per process
+
     def __init__(
-        self,
-        ctx: Context,
-        queue: BuildQueue,
-        *,
-        buildpacks: Sequence[Buildpack] | None = None,
-        compile_timeout: float = COMPILE_TIMEOUT,
-        release_timeout: float = RELEASE_TIMEOUT,
+        self, ctx: Context, queue: BuildQueue, *, release_timeout: float = RELEASE_TIMEOUT
     ) -> None:
         self.ctx = ctx
         self.queue = queue
-        self.detected = buildpacks or [self._python()]
-        self.compile_timeout = compile_timeout
         self.release_timeout = release_timeout
 
-    def _python(self, name: str = PYTHON) -> PythonBuildpack:
-        return PythonBuildpack(self.ctx.settings.build_python, find_uv_bin(), name=name)
-
-    def _buildpacks(self, urls: list[str], fetch_dir: Path) -> list[Buildpack]:
+    def _buildpacks(
+        self, urls: list[str], fetch_dir: Path, build_user: Callable[[], RunAs | None]
+    ) -> list[Buildpack]:
         """The buildpacks a build runs: those set, in order, classic ones fetched under
-        `fetch_dir`; without any, those that may detect the app."""
+        `fetch_dir`; without any, the built-in Python buildpack detects the app."""
+        settings = self.ctx.settings
+
+        def python(name: str = PYTHON) -> PythonBuildpack:
+            uv = find_uv_bin()
+            return PythonBuildpack(settings.build_python, uv, name=name, build_user=build_user)
+
         if not urls:
-            return list(self.detected)
+            return [python()]
         exports: list[Path] = []  # each classic buildpack's `export`, for those after it
         chosen: list[Buildpack] = []
         for number, url in enumerate(urls, start=1):
             ref = parse_buildpack(url)
             if ref.kind == "builtin":
-                chosen.append(self._python(url))
+                chosen.append(python(url))
             else:
-                chosen.append(ClassicBuildpack(ref, fetch_dir / str(number), exports))
+                directory = fetch_dir / str(number)
+                chosen.append(ClassicBuildpack(ref, directory, exports, build_user=build_user))
         return chosen
 
     def start(self, build_id: str) -> None:
+        ahead = self.queue.must_wait_for()
+        if ahead:
+            out = BuildOutput(log_path(self.ctx.settings, build_id))
+            before = (
+                "build before it finishes" if ahead == 1 else f"{ahead} builds before it finish"
+            )
+            out.step(f"Queued: this build starts when the {before}.")
+            out.close()
         self.queue.submit(f"build {build_id}", lambda: self.run(build_id))
 
     async def run(self, build_id: str) -> None:
@@ -79,7 +101,14 @@ class Builder:
         out = BuildOutput(log_path(settings, build_id))
         work = settings.builds_dir / "tmp" / build_id
         fetched = settings.builds_dir / "tmp" / f"{build_id}.buildpacks"
-        buildpacks = self._buildpacks(build.buildpacks, fetched)
+        cgroup = await asyncio.to_thread(self._cgroup, build_id)
+
+        def build_user() -> RunAs | None:
+            """The unprivileged user, in the build's cgroup (only root can make either)."""
+            user = unprivileged()
+            return user if user is None or cgroup is None else replace(user, enter=cgroup.join)
+
+        buildpacks = self._buildpacks(build.buildpacks, fetched, build_user)
         status, slug_id, release_id = "failed", None, None
         self.ctx.event(app.id, f"Build started by user {user.email}")
         try:
@@ -89,8 +118,9 @@ class Builder:
                 out,
                 buildpacks,
                 SlugStore(settings.slugs_dir, settings.slug_max_bytes),
-                timeout=self.compile_timeout,
+                timeout=settings.build_timeout,
                 explicit=bool(build.buildpacks),
+                cgroup=cgroup,
             )
             slug = Slug(
                 app_id=app.id,
@@ -103,14 +133,15 @@ class Builder:
             self.ctx.event(app.id, "Build succeeded")
             status = "succeeded"
             release_id = await self._release(app, user, slug_id, out)
+            if release_id is None:  # app.json stopped the deploy: the push is rejected
+                status = "failed"
         except BuildFailed:
             self.ctx.event(app.id, "Build failed -- check your build output")
         except asyncio.CancelledError:
             status = "failed"
             out.error("The build was interrupted because Kapal's API stopped.")
             self.ctx.event(app.id, "Build failed -- check your build output")
-            for path in (work, fetched):
-                shutil.rmtree(path, ignore_errors=True)
+            self._clean_up(cgroup, work, fetched)
             raise
         except Exception:
             status = "failed"
@@ -121,8 +152,25 @@ class Builder:
             out.close()  # every line is written before the status leaves `pending`
             self._finish(build_id, status, slug_id, release_id)
             input_path(settings, build_id).unlink(missing_ok=True)
-        for path in (work, fetched):
-            await asyncio.to_thread(shutil.rmtree, path, True)
+        await asyncio.to_thread(self._clean_up, cgroup, work, fetched)
+
+    def _cgroup(self, build_id: str) -> BuildCgroup | None:
+        """The build's memory cgroup; None where Kapal cannot make one (not root, no
+        memory controller), then builds run without a memory cap."""
+        if os.geteuid() != 0:
+            return None
+        cgroup = BuildCgroup.create(build_id, self.ctx.settings.build_memory)
+        if cgroup is None and not Builder.warned:
+            Builder.warned = True
+            log.warning("builds run without a memory cap: no memory cgroup could be made")
+        return cgroup
+
+    @staticmethod
+    def _clean_up(cgroup: BuildCgroup | None, *paths: Path) -> None:
+        if cgroup is not None:
+            cgroup.remove()
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
 
     def _load(self, build_id: str) -> tuple[Build, App, User, dict[str, str]]:
         """The build, its app and user, and the config vars the buildpacks see."""
@@ -152,9 +200,36 @@ class Builder:
                 .values(status=status, slug_id=slug_id, release_id=release_id, updated_at=now())
             )
 
-    async def _release(self, app: App, user: User, slug_id: str, out: BuildOutput) -> str:
-        out.step("Launching...")
-        release = await asyncio.to_thread(release_slug, self.ctx, app.id, user, slug_id)
+    async def _release(self, app: App, user: User, slug_id: str, out: BuildOutput) -> str | None:
+        """Release the slug and wait for its release phase. The app's first deploy applies its
+        app.json around that (kapal.services.appjson); None when app.json stopped the deploy."""
+        setup: FirstDeploy | None = None
+        made: list[AddonView] = []
+        try:
+            setup = await asyncio.to_thread(plan_first_deploy, self.ctx, app.id, slug_id)
+            if setup is not None:
+                out.step("Applying app.json (first deploy)")
+                made = await asyncio.to_thread(
+                    provision_addons, self.ctx, user, app.id, setup, out.detail
+                )
+                for line in setup.summary():
+                    out.detail(line)
+            out.step("Launching...")
+            initial = setup.initial if setup is not None else None
+            release = await asyncio.to_thread(
+                release_slug, self.ctx, app.id, user, slug_id, initial=initial
+            )
+        except KapalError as exc:
+            out.error(exc.message)
+            for line in await asyncio.to_thread(remove_addons, self.ctx, user, app.id, made):
+                out.detail(line)
+            out.error("Push rejected, app.json could not be applied.")
+            self.ctx.event(app.id, "Deploy failed -- check your build output")
+            return None
+        except BaseException:
+            if made:  # interrupted or crashed after provisioning: nothing made may stay
+                await asyncio.to_thread(remove_addons, self.ctx, user, app.id, made)
+            raise
         if release.status == "pending":
             out.error(
                 "Release command declared: this new release will not be available "
@@ -166,9 +241,34 @@ class Builder:
                 out.detail(line)
             if release.status != "succeeded":
                 out.error(f"Release command failed; v{release.version} was not deployed.")
+                if setup is not None:
+                    undone = await asyncio.to_thread(
+                        undo_first_deploy, self.ctx, user, app.id, setup, made
+                    )
+                    for line in undone:
+                        out.detail(line)
                 return release.id
         out.detail(f"Released v{release.version}")
         out.detail(f"{self.ctx.settings.web_url(app.name)} deployed to Kapal")
+        if setup is not None and setup.postdeploy is not None:
+            script = setup.postdeploy
+            out.step(f"Running postdeploy: {script.command}")
+            try:
+                outcome = await run_postdeploy(
+                    self.ctx,
+                    user,
+                    app.id,
+                    script.command,
+                    out.detail,
+                    size=script.size,
+                    timeout=self.release_timeout,
+                )
+            except KapalError as exc:
+                outcome = Outcome(None, exc.message)
+            if outcome.succeeded:
+                out.detail(outcome.describe())
+            else:
+                out.error(outcome.describe())
         return release.id
 
     async def _await_release(self, release_id: str) -> Release:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kapal.domain.errors import InvalidParams, NotFound
-from kapal.domain.formation import display_size, normalise_size, validate_quantity
+from kapal.domain.formation import (
+    DEFAULT_SIZE,
+    display_size,
+    normalise_size,
+    validate_quantity,
+)
 from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.releases import current_release
@@ -36,10 +42,34 @@ def sync_formation(s: Session, app: App, types: dict[str, str]) -> None:
     rows = {f.type: f for f in s.scalars(select(Formation).where(Formation.app_id == app.id))}
     for type_ in types:
         if type_ != "release" and type_ not in rows:
-            s.add(Formation(app_id=app.id, type=type_, quantity=1 if type_ == "web" else 0))
+            s.add(Formation(app_id=app.id, type=type_, quantity=default_quantity(type_)))
     for type_, row in rows.items():
         if type_ not in types:
             s.delete(row)
+
+
+def default_quantity(type_: str) -> int:
+    return 1 if type_ == "web" else 0
+
+
+def set_formation(s: Session, app: App, updates: Sequence[Update]) -> None:
+    """Write already validated quantities and sizes onto the app's rows (after sync_formation,
+    for a deploy's initial formation)."""
+    rows = {f.type: f for f in s.scalars(select(Formation).where(Formation.app_id == app.id))}
+    for update in updates:
+        row = rows[update.type]
+        if update.quantity is not None:
+            row.quantity = update.quantity
+        if update.size is not None:
+            row.size = update.size
+
+
+def reset_formation(ctx: Context, app_id: str, types: Collection[str]) -> None:
+    """Put these process types back to where a new slug starts them (web=1, others 0)."""
+    with ctx.store.session() as s:
+        query = select(Formation).where(Formation.app_id == app_id, Formation.type.in_(types))
+        for row in s.scalars(query):
+            row.quantity, row.size = default_quantity(row.type), DEFAULT_SIZE
 
 
 def list_formation(

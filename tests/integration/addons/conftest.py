@@ -1,17 +1,15 @@
 """Fixtures for add-on tests against real PostgreSQL servers.
 
-A throwaway managed cluster plays the external server; KAPAL_TEST_POSTGRES_ADMIN_URL points
-the tests at another one. A missing server fails
-the tests with a message: these tests never skip.
+A throwaway managed cluster plays the external server (`admin_url`, in
+tests/integration/conftest.py, shared with the git push tests); KAPAL_TEST_POSTGRES_ADMIN_URL
+points the tests at another one. A missing server fails the tests with a message: these tests
+never skip.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,43 +19,13 @@ import psycopg
 import pytest
 import uvicorn
 from sqlalchemy import select
-from tests.conftest import free_port
 
-from kapal.addons.errors import ClusterError
 from kapal.addons.postgres import PostgresProvisioner
-from kapal.addons.postgres_cluster import ManagedCluster
 from kapal.api.app import create_api
 from kapal.services.auth import login, signup
 from kapal.services.context import Context
 from kapal.settings import Settings
 from kapal.store.models import Addon, User
-
-
-@pytest.fixture(scope="session")
-def admin_url() -> Iterator[str]:
-    """A PostgreSQL superuser URL standing in for an operator's external server.
-
-    By default a throwaway Kapal-managed cluster: provisioning revokes CONNECT from PUBLIC on
-    every database of the server it runs on, which must not happen to the machine's shared
-    server. KAPAL_TEST_POSTGRES_ADMIN_URL points the tests at another (disposable) server.
-    """
-    url = os.environ.get("KAPAL_TEST_POSTGRES_ADMIN_URL")
-    if url:
-        yield url
-        return
-    root = Path(tempfile.mkdtemp(prefix="kapal-pg-external-", dir="/tmp"))
-    root.chmod(0o711)
-    cluster = ManagedCluster(Settings(data_dir=root, postgres_port=free_port()))
-    try:
-        cluster.ensure_running()
-    except ClusterError as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"the add-on tests need PostgreSQL's server binaries: {exc}")
-    try:
-        yield cluster.admin_url()
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

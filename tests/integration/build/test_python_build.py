@@ -321,3 +321,53 @@ def test_the_django_sample_app_collects_its_static_files(
     assert isinstance(result, CompiledSlug), log
     assert "-----> $ python manage.py collectstatic --noinput" in log
     assert "       0 static files copied to " in log
+
+
+def test_a_damaged_cache_is_discarded_and_the_build_succeeds(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    cache = tmp_path / "cache"
+    result, log = build("flask-hello", first, cache=cache)
+    assert isinstance(result, CompiledSlug), log
+    assert "Discarding the build cache" not in log
+    # Unpacked wheels whose files are gone: uv cannot install from them.
+    archives = list((cache / "uv").glob("archive-v*/*"))
+    assert archives
+    for archive in archives:
+        shutil.rmtree(archive)
+        archive.mkdir()
+
+    result, log = build("flask-hello", second, cache=cache)
+
+    assert isinstance(result, CompiledSlug), log
+    lines = log.splitlines()
+    discarded = lines.index(
+        "-----> Discarding the build cache, in case it is why; installing again"
+    )
+    assert any("Failed to install" in line for line in lines[:discarded]), log
+    assert "-----> Discovering process types" in lines[discarded:]
+
+
+def site_packages(tmp_path: Path) -> set[str]:
+    (lib,) = (tmp_path / "build" / ".venv" / "lib").iterdir()
+    return {path.name for path in (lib / "site-packages").iterdir()}
+
+
+@pytest.mark.parametrize("sample", ["uv-hello", "pipenv-hello"])
+def test_lock_files_install_their_default_packages_only(sample: str, tmp_path: Path) -> None:
+    result, log = build(sample, tmp_path)
+    assert isinstance(result, CompiledSlug), log
+    installed = site_packages(tmp_path)
+    assert "six.py" in installed
+    assert not any(name.startswith("iniconfig") for name in installed)  # a dev dependency
+
+
+def test_a_uv_lock_out_of_date_with_pyproject_rejects_the_push(tmp_path: Path) -> None:
+    pyproject = (APPS / "uv-hello" / "pyproject.toml").read_text()
+    changed = pyproject.replace('"six==1.17.0"', '"six==1.16.0"')
+    result, log = build(app_with("uv-hello", tmp_path, {"pyproject.toml": changed}), tmp_path)
+    assert isinstance(result, BuildFailed)
+    assert "The lockfile at `uv.lock` needs to be updated" in log
+    assert " !     Could not install the dependencies in uv.lock (uv exited with status 1)." in log
+    assert log.splitlines()[-1] == REJECTED

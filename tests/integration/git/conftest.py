@@ -68,13 +68,16 @@ def pusher(make_pusher: Callable[[str], Pusher]) -> Pusher:
 
 
 @pytest.fixture
-def settle_release(api: Api) -> SettleRelease:
-    """Play the agent's part in the release phase: mark the app's pending release."""
+def settle_release(api: Api) -> Iterator[SettleRelease]:
+    """Play the agent's part in the release phase: mark the app's pending release. The
+    threads stop with the test, before its data directory goes."""
+    done = threading.Event()
+    threads: list[threading.Thread] = []
 
     def settle(app: App, status: str, output: str) -> threading.Thread:
         def run() -> None:
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not done.is_set():
                 with api.ctx.store.session() as s:
                     pending = s.scalar(
                         select(Release).where(Release.app_id == app.id, Release.status == "pending")
@@ -83,10 +86,14 @@ def settle_release(api: Api) -> SettleRelease:
                         pending.status = status
                         pending.output = output
                         return
-                time.sleep(0.05)
+                done.wait(0.05)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
+        threads.append(thread)
         return thread
 
-    return settle
+    yield settle
+    done.set()
+    for thread in threads:
+        thread.join(10)

@@ -31,9 +31,8 @@ def buildpacks(open_dir: Path) -> Path:
 
 
 def use(pusher: Pusher, *urls: str) -> None:
-    set_buildpacks(
-        pusher.api.ctx, authenticate(pusher.api.ctx, pusher.token), "alice-app", list(urls)
-    )
+    user = authenticate(pusher.api.ctx, pusher.token)
+    set_buildpacks(pusher.api.ctx, user, pusher.app.name, list(urls))
 
 
 def slug_of_latest_release(pusher: Pusher) -> Slug:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -227,3 +229,46 @@ def test_the_build_sees_the_apps_config_vars(pusher: Pusher) -> None:
         "remote: -----> Skipping Django collectstatic since the config var "
         "DISABLE_COLLECTSTATIC is set." in output.splitlines()
     )
+
+
+def test_a_link_out_of_the_repository_is_refused(pusher: Pusher) -> None:
+    repo = pusher.checkout(files={"requirements.txt": "", "Procfile": "web: x\n"})
+    (repo / "passwords").symlink_to("/etc/passwd")
+    (repo / "up").symlink_to("../../..")
+    pusher.git("add", "-A", cwd=repo)
+    pusher.git("commit", "-qm", "links", cwd=repo)
+    status, output = push(pusher, repo)
+    assert_rejected(pusher, repo, output, status)
+    assert "'passwords' is a link to an absolute path" in output
+
+
+def test_a_file_name_that_is_not_utf8_is_refused(pusher: Pusher) -> None:
+    repo = pusher.checkout(files={"requirements.txt": "", "Procfile": "web: x\n"})
+    (repo / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name\n")
+    pusher.git("add", "-A", cwd=repo)
+    pusher.git("commit", "-qm", "latin-1 file name", cwd=repo)
+    status, output = push(pusher, repo)
+    assert_rejected(pusher, repo, output, status)
+    assert (
+        "remote:  !     Refusing to unpack the source: the file name 'caf\\xe9.txt' is not valid "
+        "UTF-8; rename it (git mv) and push again." in output
+    )
+
+
+def test_a_push_or_a_slug_over_the_limit_is_refused(pusher: Pusher) -> None:
+    settings = pusher.api.ctx.settings
+    pusher.api.ctx.settings = dataclasses.replace(settings, slug_max_bytes=600_000)
+    # A pushed pack over the limit: git itself refuses it before anything is written.
+    repo = pusher.checkout(files={"requirements.txt": "", "Procfile": "web: x\n"})
+    (repo / "noise.bin").write_bytes(os.urandom(1_500_000))  # does not compress
+    pusher.git("add", "-A", cwd=repo)
+    pusher.git("commit", "-qm", "big file", cwd=repo)
+    status, output = push(pusher, repo)
+    assert status != 0
+    assert "remote: fatal: pack exceeds maximum allowed size" in output
+    assert pusher.remote_ref(repo) == ""
+    # A small push whose dependencies make the slug too large.
+    repo = pusher.checkout("flask-hello")
+    status, output = push(pusher, repo)
+    assert_rejected(pusher, repo, output, status)
+    assert "remote:  !     Compiled slug size is too large (max is 586K)." in output

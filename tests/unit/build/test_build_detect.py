@@ -9,7 +9,7 @@ from kapal.build.buildpack import CompileDirs
 from kapal.build.compiler import declared_types, read_procfile
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
-from kapal.build.python.buildpack import check_package_manager
+from kapal.build.python.buildpack import package_manager
 
 PYTHON = PythonBuildpack("/usr/bin/python3", "uv")
 
@@ -26,25 +26,40 @@ def test_python_is_detected_by_requirements_txt(tmp_path: Path) -> None:
     assert detect(tmp_path) == "Python"
 
 
-@pytest.mark.parametrize("lock", ["Pipfile.lock", "poetry.lock", "uv.lock"])
-def test_other_package_managers_are_detected_to_be_refused_clearly(
-    tmp_path: Path, lock: str
-) -> None:
-    (tmp_path / lock).write_text("")
+@pytest.mark.parametrize(
+    "name", ["Pipfile.lock", "poetry.lock", "uv.lock", "Pipfile", "pyproject.toml"]
+)
+def test_other_python_files_are_detected(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("")
     assert detect(tmp_path) == "Python"  # not "no language detected"
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "Pipfile.lock", "uv.lock"])
+def test_the_package_managers_kapal_installs_with(name: str) -> None:
+    assert package_manager([name, "Pipfile", "pyproject.toml"]) == name
+
+
+@pytest.mark.parametrize(
+    ("found", "message", "hint"),
+    [
+        (["poetry.lock"], "Kapal cannot install with Poetry yet", "poetry export"),
+        (["Pipfile"], "A Pipfile was found, but no Pipfile.lock.", "pipenv lock"),
+        (["pyproject.toml"], "no lock file or requirements.txt to install from", "uv lock"),
+        ([], "No requirements.txt was found in the root of the app.", ""),
+    ],
+)
+def test_files_kapal_cannot_install_from_are_refused_clearly(
+    found: list[str], message: str, hint: str
+) -> None:
     with pytest.raises(BuildFailed) as failed:
-        check_package_manager([lock])
-    assert failed.value.message == (
-        f"{lock} was found, but Kapal installs Python dependencies only from requirements.txt "
-        "for now."
-    )
-    assert "requirements.txt" in failed.value.hint and lock in failed.value.hint
+        package_manager(found)
+    assert message in failed.value.message
+    assert hint in failed.value.hint
 
 
 def test_several_package_managers_are_refused_naming_their_files() -> None:
-    check_package_manager(["requirements.txt"])
     with pytest.raises(BuildFailed) as failed:
-        check_package_manager(["requirements.txt", "poetry.lock", "uv.lock"])
+        package_manager(["requirements.txt", "poetry.lock", "uv.lock"])
     assert failed.value.message == (
         "Multiple Python package manager files were found: requirements.txt, poetry.lock, uv.lock."
     )

@@ -29,8 +29,11 @@ def test_the_queue_runs_at_most_its_concurrency_and_survives_failures() -> None:
             done.append(name)
 
         async with build_queue(concurrency=2) as queue:
+            waits = []
             for name in ("a", "bad", "c", "d"):
+                waits.append(queue.must_wait_for())
                 queue.submit(name, lambda name=name: job(name))  # type: ignore[misc]
+            assert waits == [0, 0, 1, 2]  # c waits for one of a and bad; d for two jobs
             while running < 2:
                 await asyncio.sleep(0)
             for _ in range(20):  # the others are waiting for a slot, not running

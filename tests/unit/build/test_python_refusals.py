@@ -84,13 +84,13 @@ def test_several_package_managers_reject_the_push(tmp_path: Path) -> None:
     )
 
 
-def test_a_lock_file_alone_rejects_the_push(tmp_path: Path) -> None:
-    log = build(tmp_path, {"uv.lock": "", "Procfile": "web: x\n"}, "3.11.2")
+def test_a_poetry_lock_rejects_the_push(tmp_path: Path) -> None:
+    log = build(tmp_path, {"poetry.lock": "", "Procfile": "web: x\n"}, "3.11.2")
     assert log.splitlines()[:3] == [
         "-----> Python app detected",
-        " !     uv.lock was found, but Kapal installs Python dependencies only from "
-        "requirements.txt for now.",
-        "       HINT: `uv export --no-emit-project -o requirements.txt`, then remove uv.lock.",
+        " !     poetry.lock was found, but Kapal cannot install with Poetry yet.",
+        "       HINT: `poetry export -o requirements.txt` (poetry-plugin-export), then remove "
+        "poetry.lock.",
     ]
 
 

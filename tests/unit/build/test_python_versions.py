@@ -3,6 +3,8 @@ the files' contents and the interpreters found to a decision or a build failure.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -209,3 +211,32 @@ def test_specifiers_mean_what_pep_440_says_for_final_releases(
     ours = all(clause.allows(version) for clause in parse_specifier(spec))
     theirs = SpecifierSet(spec).contains(".".join(map(str, version)))
     assert ours == theirs, spec
+
+
+@pytest.mark.parametrize(
+    ("requires", "source", "wanted"),
+    [
+        ({"python_version": "3.12"}, "Pipfile.lock", "3.12"),
+        ({"python_full_version": "3.12.1", "python_version": "3.12"}, "Pipfile.lock", "3.12.1"),
+    ],
+)
+def test_pipfile_lock_names_the_version(requires: dict, source: str, wanted: str) -> None:
+    lock = json.dumps({"_meta": {"requires": requires}, "default": {}}).encode()
+    request = requested_version({"Pipfile.lock": lock, "pyproject.toml": b""})
+    assert request is not None
+    assert (request.source, request.text) == (source, wanted)
+
+
+def test_a_pipfile_lock_without_a_version_leaves_it_to_pyproject() -> None:
+    lock = json.dumps({"_meta": {"requires": {}}}).encode()
+    pyproject = b'[project]\nrequires-python = ">=3.11"\n'
+    request = requested_version({"Pipfile.lock": lock, "pyproject.toml": pyproject})
+    assert request is not None and request.source == "pyproject.toml"
+
+
+@pytest.mark.parametrize(
+    "lock", [b"{not json", b'{"_meta": {"requires": {"python_version": "3"}}}']
+)
+def test_a_bad_pipfile_lock_is_refused(lock: bytes) -> None:
+    with pytest.raises(BuildFailed, match=r"Pipfile\.lock"):
+        requested_version({"Pipfile.lock": lock})

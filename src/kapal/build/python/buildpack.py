@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kapal.build.buildpack import CompileDirs
 from kapal.build.output import BuildOutput
-from kapal.build.process import BuildFailed, capture, run_step
+from kapal.build.process import BuildFailed, capture, query, run_step
 from kapal.build.python import interpreters, profile
 from kapal.build.python.django import collect_static
 from kapal.build.python.versions import VERSION_FILES, choose, requested_version
@@ -29,32 +29,54 @@ log = logging.getLogger(__name__)
 STEP_TIMEOUT = 15 * 60.0
 VENV = ".venv"
 REQUIREMENTS = "requirements.txt"
-# Each package manager's file; Python apps are recognised by any of them.
-PACKAGE_MANAGER_FILES = (REQUIREMENTS, "Pipfile.lock", "poetry.lock", "uv.lock")
-EXPORT_HINTS = {
-    "Pipfile.lock": "HINT: `pipenv requirements > requirements.txt`, then remove Pipfile.lock.",
-    "poetry.lock": "HINT: `poetry export -o requirements.txt` (poetry-plugin-export), then "
-    "remove poetry.lock.",
-    "uv.lock": "HINT: `uv export --no-emit-project -o requirements.txt`, then remove uv.lock.",
-}
+PIPENV_LOCK = "Pipfile.lock"
+POETRY_LOCK = "poetry.lock"
+UV_LOCK = "uv.lock"
+# Each package manager's file, one of which an app must have.
+PACKAGE_MANAGER_FILES = (REQUIREMENTS, PIPENV_LOCK, POETRY_LOCK, UV_LOCK)
+# Python apps are recognised by these too, but they are not enough to install from.
+PYTHON_FILES = (*PACKAGE_MANAGER_FILES, "Pipfile", "pyproject.toml")
+# pipenv, run by uv, turns Pipfile.lock into hashed requirements (it resolves nothing).
+PIPENV = "pipenv==2026.10.3"
+EXPORTED = "requirements-from-Pipfile.lock.txt"  # in the cache, under kapal/
 
 
-def check_package_manager(found: Sequence[str]) -> None:
-    """Exactly one package manager's file, and for now it must be requirements.txt."""
-    if len(found) > 1:
+def package_manager(found: Sequence[str]) -> str:
+    """The package manager file to install from, among those `found` in the app root (any of
+    PYTHON_FILES); a clear refusal when there is none, several, or one Kapal cannot use."""
+    managers = [name for name in found if name in PACKAGE_MANAGER_FILES]
+    if len(managers) > 1:
         raise BuildFailed(
-            f"Multiple Python package manager files were found: {', '.join(found)}.",
-            hint="HINT: keep requirements.txt, the one Kapal installs from, and remove the others.",
+            f"Multiple Python package manager files were found: {', '.join(managers)}.",
+            hint="HINT: keep the one of the package manager you use and remove the others.",
         )
-    if not found:
-        raise BuildFailed(f"No {REQUIREMENTS} was found in the root of the app.")
-    if list(found) != [REQUIREMENTS]:
-        (name,) = found
+    if managers == [POETRY_LOCK]:
         raise BuildFailed(
-            f"{name} was found, but Kapal installs Python dependencies only from "
-            "requirements.txt for now.",
-            hint=EXPORT_HINTS.get(name, ""),
+            "poetry.lock was found, but Kapal cannot install with Poetry yet.",
+            hint="HINT: `poetry export -o requirements.txt` (poetry-plugin-export), then "
+            "remove poetry.lock.",
         )
+    if managers:
+        return managers[0]
+    if "Pipfile" in found:
+        raise BuildFailed(
+            "A Pipfile was found, but no Pipfile.lock.",
+            hint="HINT: run `pipenv lock` and commit Pipfile.lock.",
+        )
+    if "pyproject.toml" in found:
+        raise BuildFailed(
+            "pyproject.toml was found, but no lock file or requirements.txt to install from.",
+            hint="HINT: run `uv lock` and commit uv.lock, or list the dependencies in "
+            "requirements.txt.",
+        )
+    raise BuildFailed(f"No {REQUIREMENTS} was found in the root of the app.")
+
+
+def _has_files(directory: Path) -> bool:
+    try:
+        return any(directory.iterdir())
+    except OSError:
+        return False
 
 
 def read_version_files(build_dir: Path) -> dict[str, bytes]:
@@ -95,7 +117,7 @@ class PythonBuildpack:
         """Built in: nothing to fetch."""
 
     async def detect(self, build_dir: Path) -> str | None:
-        found = any((build_dir / name).is_file() for name in PACKAGE_MANAGER_FILES)
+        found = any((build_dir / name).is_file() for name in PYTHON_FILES)
         return "Python" if found else None
 
     async def release(self, build_dir: Path) -> dict[str, str]:
@@ -121,7 +143,7 @@ class PythonBuildpack:
 
     async def compile(self, dirs: CompileDirs, out: BuildOutput) -> None:
         build_dir = dirs.build_dir
-        check_package_manager([n for n in PACKAGE_MANAGER_FILES if (build_dir / n).is_file()])
+        manager = package_manager([n for n in PYTHON_FILES if (build_dir / n).is_file()])
         request = requested_version(await asyncio.to_thread(read_version_files, build_dir))
         run_as = await asyncio.to_thread(self.build_user)
         if run_as is not None and not run_as.may_execute(Path(self.uv_bin)):
@@ -133,12 +155,31 @@ class PythonBuildpack:
         out.step(choice.announcement)
         out.detail(f"Python {choice.interpreter.full} ({choice.interpreter.path})")
         await asyncio.to_thread(self._prepare, dirs, run_as)
-        python = await self._install(dirs, choice.interpreter.path, env, out, run_as)
+        python = await self._install(dirs, manager, choice.interpreter.path, env, out, run_as)
         env["PATH"] = f"{Path(python).parent}:{self.search_path}"
         await collect_static(dirs, out, python=python, env=env, timeout=STEP_TIMEOUT, run_as=run_as)
         await asyncio.to_thread(
             place_file, build_dir, profile.DIRECTORY, profile.NAME, profile.SCRIPT
         )
+
+    async def _export_pipfile_lock(
+        self, dirs: CompileDirs, interpreter: str, env: dict[str, str], run_as: RunAs | None
+    ) -> str:
+        """Pipfile.lock's default packages as a hashed requirements file in the cache; its
+        path."""
+        argv = [self.uv_bin, "tool", "run", "--python", interpreter, "--from", PIPENV]
+        status, stdout, stderr = await query(
+            [*argv, "pipenv", "requirements", "--hash"],
+            env={**env, "PIPENV_VERBOSITY": "-1"},
+            timeout=STEP_TIMEOUT,
+            cwd=dirs.build_dir,
+            run_as=run_as,
+        )
+        if status != 0:
+            reason = stderr.strip().splitlines()[-1:] or [f"exit status {status}"]
+            raise BuildFailed(f"Could not read Pipfile.lock: {reason[0]}")
+        await asyncio.to_thread(place_file, dirs.cache_dir, "kapal", EXPORTED, stdout)
+        return str(dirs.cache_dir / "kapal" / EXPORTED)
 
     def _prepare(self, dirs: CompileDirs, run_as: RunAs | None) -> None:
         """No virtualenv from the repository; the cache exists; with a build user, it and the
@@ -155,41 +196,65 @@ class PythonBuildpack:
     async def _install(
         self,
         dirs: CompileDirs,
+        manager: str,
         interpreter: str,
         env: dict[str, str],
         out: BuildOutput,
         run_as: RunAs | None,
     ) -> str:
-        """Create the virtualenv with `interpreter` and install requirements.txt into it; the
-        virtualenv's python."""
+        """Create the virtualenv with `interpreter` and install the dependencies `manager`
+        (requirements.txt, Pipfile.lock or uv.lock) names into it; the virtualenv's python."""
         uv_version = await capture(
             [self.uv_bin, "--version"], env=env, cwd=dirs.build_dir, run_as=run_as
         )
         out.step(f"Installing dependencies with uv {''.join(uv_version.split()[1:2]) or '?'}")
         venv = dirs.build_dir / VENV
         python = str(venv / "bin" / "python")
-        steps = (
-            (
-                [
-                    self.uv_bin,
-                    "venv",
-                    "--quiet",
-                    "--relocatable",
-                    "--python",
-                    interpreter,
-                    str(venv),
-                ],
-                "Could not create the virtualenv",
-            ),
-            (
-                [self.uv_bin, "pip", "install", "--python", python, "-r", REQUIREMENTS],
-                "Could not install the dependencies in requirements.txt",
-            ),
-        )
-        for argv, failure in steps:
-            status = await run_step(
-                argv, cwd=dirs.build_dir, env=env, out=out, timeout=STEP_TIMEOUT, run_as=run_as
+        create = [self.uv_bin, "venv", "--quiet", "--relocatable", "--clear"]
+        steps: list[tuple[list[str], str]] = [
+            ([*create, "--python", interpreter, str(venv)], "Could not create the virtualenv")
+        ]
+        if manager == UV_LOCK:
+            env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+            sync = ["sync", "--locked", "--no-default-groups", "--no-editable"]
+            steps.append(
+                (
+                    [self.uv_bin, *sync, "--python", python],
+                    "Could not install the dependencies in uv.lock",
+                )
             )
-            if status != 0:
-                raise BuildFailed(f"{failure} (uv exited with status {status}).")
+        else:
+            requirements = REQUIREMENTS
+            if manager == PIPENV_LOCK:
+                requirements = await self._export_pipfile_lock(dirs, interpreter, env, run_as)
+            steps.append(
+                (
+                    [self.uv_bin, "pip", "install", "--python", python, "-r", requirements],
+                    f"Could not install the dependencies in {manager}",
+                )
+            )
+        uv_cache = dirs.cache_dir / "uv"
+        # A cache that breaks the install (damaged, or left by another uv) gets one more try
+        # without it: a cache must never be why a build fails.
+        retry = await asyncio.to_thread(_has_files, uv_cache)
+        while True:
+            try:
+                for argv, failure in steps:
+                    status = await run_step(
+                        argv,
+                        cwd=dirs.build_dir,
+                        env=env,
+                        out=out,
+                        timeout=STEP_TIMEOUT,
+                        run_as=run_as,
+                    )
+                    if status != 0:
+                        raise BuildFailed(f"{failure} (uv exited with status {status}).")
+                break
+            except BuildFailed:
+                if not retry:
+                    raise
+                retry = False
+                out.step("Discarding the build cache, in case it is why; installing again")
+                await asyncio.to_thread(shutil.rmtree, uv_cache, True)
         return python

@@ -1,12 +1,14 @@
 """Which Python an app asks for, and which interpreter available here serves it (pure).
 
 The request comes from the first of `.python-version` (`3.12` or `3.12.1`), `runtime.txt`
-(`python-3.12.1`) and pyproject.toml's `[project] requires-python` (`>=3.10,<3.13`); a bare
+(`python-3.12.1`), Pipfile.lock's `python_full_version` or `python_version` and
+pyproject.toml's `[project] requires-python` (`>=3.10,<3.13`); a bare
 `3.12` takes any 3.12.x, `3.12.1` only that one. Without a request, the newest available.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -16,9 +18,10 @@ from kapal.build.process import BuildFailed
 
 PYTHON_VERSION = ".python-version"
 RUNTIME_TXT = "runtime.txt"
+PIPFILE_LOCK = "Pipfile.lock"
 PYPROJECT = "pyproject.toml"
 # In the order they are looked at: the first one present decides.
-VERSION_FILES = (PYTHON_VERSION, RUNTIME_TXT, PYPROJECT)
+VERSION_FILES = (PYTHON_VERSION, RUNTIME_TXT, PIPFILE_LOCK, PYPROJECT)
 
 VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
 RUNTIME = re.compile(r"python-(\d{1,4}\.\d{1,4}(?:\.\d{1,4})?)")
@@ -127,6 +130,29 @@ def parse_runtime_txt(text: str) -> Request:
     return Request(RUNTIME_TXT, match.group(1), (Clause("==", version, prefix=True),))
 
 
+def parse_pipfile_lock(text: str) -> Request | None:
+    """Pipfile.lock's `_meta.requires`: `python_full_version` (3.12.1) or `python_version`
+    (3.12), if it names one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise BuildFailed(f"{PIPFILE_LOCK} is not valid JSON.") from None
+    meta = data.get("_meta") if isinstance(data, dict) else None
+    requires = meta.get("requires") if isinstance(meta, dict) else None
+    if not isinstance(requires, dict):
+        return None
+    value = requires.get("python_full_version") or requires.get("python_version")
+    if value is None:
+        return None
+    match = VERSION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise BuildFailed(
+            f"Invalid Python version in {PIPFILE_LOCK}: {_shown(str(value))}.", hint=PINNED_HINT
+        )
+    version = tuple(int(part) for part in match.groups() if part is not None)
+    return Request(PIPFILE_LOCK, value, (Clause("==", version, prefix=True),))
+
+
 def parse_specifier(spec: str) -> tuple[Clause, ...]:
     """A requires-python specifier (`>=3.10,<3.13`, `==3.12.*`, `~=3.11`); ValueError names
     the clause that is not understood."""
@@ -181,6 +207,10 @@ def requested_version(files: Mapping[str, bytes]) -> Request | None:
         return parse_python_version_file(_text(files, PYTHON_VERSION))
     if RUNTIME_TXT in files:
         return parse_runtime_txt(_text(files, RUNTIME_TXT))
+    if PIPFILE_LOCK in files:
+        request = parse_pipfile_lock(_text(files, PIPFILE_LOCK))
+        if request is not None:
+            return request
     if PYPROJECT in files:
         return parse_pyproject(_text(files, PYPROJECT))
     return None

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kapal.settings import Settings, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("2G", 2 * 1024**3),
+        ("512M", 512 * 1024**2),
+        ("300k", 300 * 1024),
+        ("1000", 1000),
+        ("1GB", 1024**3),
+    ],
+)
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "G", "-1G", "1.5G", "0", "2T", "lots"])
+def test_bad_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a size"):
+        parse_size(text)
+
+
+def test_build_limits_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "KAPAL_DATA_DIR": str(tmp_path),
+        "KAPAL_BUILD_MEMORY": "256M",
+        "KAPAL_BUILD_TIMEOUT": "60",
+        "KAPAL_BUILD_CONCURRENCY": "0",
+    }
+    settings = Settings.from_env(env)
+    assert settings.build_memory == 256 * 1024**2
+    assert settings.build_timeout == 60
+    assert settings.build_concurrency == 1  # at least one build runs
+    defaults = Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path)})
+    assert (defaults.build_memory, defaults.build_timeout) == (2 * 1024**3, 900)
