@@ -9,6 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# This machine is shared and its speed varies: no test may fail for being slow, Hypothesis's
+# own timing checks included.
+settings.register_profile("kapal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("kapal")
 
 
 def free_port() -> int:

@@ -132,6 +132,11 @@ class Settings:
         return self.data_dir / "cache"
 
     @property
+    def runtimes_dir(self) -> Path:
+        """Pythons copied from pyenv or uv installations for apps to use (readable by all)."""
+        return self.data_dir / "runtimes"
+
+    @property
     def dynos_dir(self) -> Path:
         return self.data_dir / "dynos"
 

@@ -22,6 +22,7 @@ from kapal.build.compiler import compile_slug
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
+from kapal.build.python.runtimes import default_roots
 from kapal.build.queue import BuildQueue
 from kapal.build.slugs import SlugStore
 from kapal.domain.buildpacks import PYTHON, parse_buildpack
@@ -68,8 +69,14 @@ class Builder:
         settings = self.ctx.settings
 
         def python(name: str = PYTHON) -> PythonBuildpack:
-            uv = find_uv_bin()
-            return PythonBuildpack(settings.build_python, uv, name=name, build_user=build_user)
+            return PythonBuildpack(
+                settings.build_python,
+                find_uv_bin(),
+                name=name,
+                build_user=build_user,
+                runtimes_dir=settings.runtimes_dir,
+                runtime_roots=default_roots(os.environ, Path.home()),
+            )
 
         if not urls:
             return [python()]

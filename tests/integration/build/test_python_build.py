@@ -79,10 +79,12 @@ def build(
     tmp_path: Path,
     config_vars: dict[str, str] | None = None,
     cache: Path | None = None,
+    buildpack: PythonBuildpack | None = None,
 ) -> tuple[CompiledSlug | BuildFailed, str]:
     out = BuildOutput(tmp_path / "build.log")
     dirs = CompileDirs(tmp_path / "build", cache or tmp_path / "cache", config_vars or {})
-    buildpack = PythonBuildpack("/usr/bin/python3", find_uv_bin())  # as kapal-dyno when root
+    # As kapal-dyno when root.
+    buildpack = buildpack or PythonBuildpack("/usr/bin/python3", find_uv_bin())
     store = SlugStore(tmp_path / "slugs", 500 * 1024 * 1024)
     result: CompiledSlug | BuildFailed
     try:

@@ -17,9 +17,15 @@ from pathlib import Path
 from kapal.build.buildpack import CompileDirs
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed, capture, query, run_step
-from kapal.build.python import interpreters, profile
+from kapal.build.python import interpreters, profile, runtimes
 from kapal.build.python.django import collect_static
-from kapal.build.python.versions import VERSION_FILES, choose, requested_version
+from kapal.build.python.versions import (
+    VERSION_FILES,
+    Interpreter,
+    Request,
+    choose,
+    requested_version,
+)
 from kapal.build.workspace import hand_over, place_file
 from kapal.domain.buildpacks import PYTHON
 from kapal.system_users import RunAs, unprivileged
@@ -100,16 +106,22 @@ class PythonBuildpack:
         build_user: Callable[[], RunAs | None] = unprivileged,
         interpreter_dirs: Sequence[Path] = interpreters.SEARCH_DIRS,
         name: str = PYTHON,
+        runtimes_dir: Path | None = None,
+        runtime_roots: Sequence[Path] = (),
     ) -> None:
         """`python` is the operator's Python, offered with the python3.N found in
-        `interpreter_dirs`. `build_user` says who runs uv, asked at each build: by default
-        an unprivileged user when the platform is root, else the platform's own user (None)."""
+        `interpreter_dirs` and the Pythons pyenv or uv installed in `runtime_roots`; those
+        the build user cannot run are copied into `runtimes_dir` when an app asks for one.
+        `build_user` says who runs uv, asked at each build: by default an unprivileged user
+        when the platform is root, else the platform's own user (None)."""
         self.python = python
         self.uv_bin = uv_bin
         self.search_path = search_path
         self.build_user = build_user
         self.interpreter_dirs = interpreter_dirs
         self.name = name
+        self.runtimes_dir = runtimes_dir
+        self.runtime_roots = runtime_roots
 
     declares_defaults = False
 
@@ -150,17 +162,54 @@ class PythonBuildpack:
             log.error("user %s cannot run %s", run_as.name, self.uv_bin)
             raise BuildFailed(f"{self.uv_bin} cannot be run by user {run_as.name}.")
         env = self.env(dirs)
-        found = await interpreters.available(self.python, env, run_as, self.interpreter_dirs)
-        choice = choose(request, found)
-        out.step(choice.announcement)
-        out.detail(f"Python {choice.interpreter.full} ({choice.interpreter.path})")
+        interpreter = await self._interpreter(request, env, out, run_as)
         await asyncio.to_thread(self._prepare, dirs, run_as)
-        python = await self._install(dirs, manager, choice.interpreter.path, env, out, run_as)
+        python = await self._install(dirs, manager, interpreter, env, out, run_as)
         env["PATH"] = f"{Path(python).parent}:{self.search_path}"
         await collect_static(dirs, out, python=python, env=env, timeout=STEP_TIMEOUT, run_as=run_as)
         await asyncio.to_thread(
             place_file, build_dir, profile.DIRECTORY, profile.NAME, profile.SCRIPT
         )
+
+    async def _interpreter(
+        self, request: Request | None, env: dict[str, str], out: BuildOutput, run_as: RunAs | None
+    ) -> str:
+        """The interpreter that serves the app's request, announced; a Python installed by
+        pyenv or uv that the build user cannot run is copied for it first. Without a request,
+        the newest of the machine's own Pythons (python3.N, KAPAL_BUILD_PYTHON)."""
+        copies_dir = [] if self.runtimes_dir is None else [self.runtimes_dir]
+        copies, installed = await asyncio.to_thread(
+            lambda: (runtimes.installations(copies_dir), runtimes.installations(self.runtime_roots))
+        )
+        extra = [install.executable for install in (*copies, *installed)]
+        found = await interpreters.available(self.python, env, run_as, self.interpreter_dirs, extra)
+        offered = {interpreter.version for interpreter in found}
+        # Installed for a user the build user is not: offered, to be copied when chosen.
+        copyable = {
+            str(install.executable): install
+            for install in installed
+            if install.version not in offered and self.runtimes_dir is not None
+        }
+        options = [*found, *(Interpreter(p, i.version, i.full) for p, i in copyable.items())]
+        if request is None:
+            # The default does not change as copies come and go: the machine's own Pythons.
+            system = [i for i in found if Path(i.path) not in extra]
+            options = system or options
+        choice = choose(request, options)
+        out.step(choice.announcement)
+        path = choice.interpreter.path
+        install = copyable.get(path)
+        if install is not None and self.runtimes_dir is not None:
+            out.detail(f"Copying Python {choice.interpreter.full} from {install.origin} (once)")
+            try:
+                copied = await asyncio.to_thread(runtimes.provide, install, self.runtimes_dir)
+            except runtimes.RuntimeUnavailable as exc:
+                raise BuildFailed(exc.args[0]) from None
+            if await interpreters.version_of(copied, env, run_as) is None:
+                raise BuildFailed(f"The copy of Python {choice.interpreter.full} does not run.")
+            path = str(copied)
+        out.detail(f"Python {choice.interpreter.full} ({path})")
+        return path
 
     async def _export_pipfile_lock(
         self, dirs: CompileDirs, interpreter: str, env: dict[str, str], run_as: RunAs | None

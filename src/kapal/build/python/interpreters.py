@@ -25,8 +25,9 @@ NAME = re.compile(r"python3\.\d+")
 QUERY = "import platform, sys; print('%d.%d.%d' % sys.version_info[:3], platform.python_version())"
 
 
-def candidates(configured: str, dirs: Sequence[Path]) -> list[Path]:
-    """The configured Python, then each python3.N in `dirs`; one path per real file."""
+def candidates(configured: str, dirs: Sequence[Path], extra: Sequence[Path] = ()) -> list[Path]:
+    """The configured Python, then each python3.N in `dirs`, then `extra`; one path per real
+    file."""
     paths = [Path(configured)]
     for directory in dirs:
         try:
@@ -34,6 +35,7 @@ def candidates(configured: str, dirs: Sequence[Path]) -> list[Path]:
         except OSError:
             continue
         paths += [directory / name for name in names if NAME.fullmatch(name)]
+    paths += extra
     seen: set[str] = set()
     unique = []
     for path in paths:
@@ -51,7 +53,9 @@ def runnable(paths: Sequence[Path], run_as: RunAs | None) -> list[Path]:
     return [path for path in paths if run_as.may_execute(path)]
 
 
-async def _version(path: Path, env: Mapping[str, str], run_as: RunAs | None) -> Interpreter | None:
+async def version_of(
+    path: Path, env: Mapping[str, str], run_as: RunAs | None
+) -> Interpreter | None:
     try:
         answer = await capture(
             [str(path), "-I", "-c", QUERY], env=env, cwd=Path("/"), run_as=run_as
@@ -69,11 +73,12 @@ async def available(
     env: Mapping[str, str],
     run_as: RunAs | None,
     dirs: Sequence[Path] = SEARCH_DIRS,
+    extra: Sequence[Path] = (),
 ) -> list[Interpreter]:
     """The interpreters `run_as` can run, with their versions, the configured one first."""
-    paths = await asyncio.to_thread(lambda: runnable(candidates(configured, dirs), run_as))
+    paths = await asyncio.to_thread(lambda: runnable(candidates(configured, dirs, extra), run_as))
     if Path(configured) not in paths:
         user = run_as.name if run_as else "this process"
         log.warning("the configured Python %s cannot be run by %s: not offered", configured, user)
-    found = await asyncio.gather(*(_version(path, env, run_as) for path in paths))
+    found = await asyncio.gather(*(version_of(path, env, run_as) for path in paths))
     return [interpreter for interpreter in found if interpreter is not None]
