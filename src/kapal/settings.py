@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 def default_data_dir() -> Path:
@@ -28,6 +31,24 @@ def parse_size(text: str) -> int:
     return int(number) * SIZE_UNITS[unit]
 
 
+def at_least(name: str, value: N, least: N) -> N:
+    """`value`, refused with a message naming the variable when under `least` (or NaN)."""
+    if not value >= least:
+        raise ValueError(f"{name} must be at least {least}, not {value}")
+    return value
+
+
+def python_roots(env: Mapping[str, str], home: Path) -> tuple[Path, ...]:
+    """Where pyenv and uv keep the Pythons they install for this user."""
+    data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    uv_dir = env.get("UV_PYTHON_INSTALL_DIR")
+    return (
+        Path(env.get("PYENV_ROOT") or home / ".pyenv") / "versions",
+        *([Path(uv_dir)] if uv_dir else []),
+        data / "uv" / "python",
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -45,6 +66,8 @@ class Settings:
     build_memory: int = 2 * 1024**3  # bytes a build's processes may use together
     build_timeout: float = 15 * 60.0
     build_concurrency: int = 1
+    # Where pyenv and uv keep the Pythons they installed for the platform's user.
+    runtime_roots: tuple[Path, ...] = ()
     dyno_boot_timeout: float = 60.0
     stop_grace: float = 30.0
     router_boot_timeout: float = 75.0  # a request waits this long for a booting web dyno (H20)
@@ -70,9 +93,16 @@ class Settings:
             postgres_port=port("KAPAL_POSTGRES_PORT", 15432),
             build_python=env.get("KAPAL_BUILD_PYTHON", "/usr/bin/python3"),
             slug_max_bytes=int(env.get("KAPAL_SLUG_MAX", 500 * 1024 * 1024)),
-            build_memory=parse_size(env.get("KAPAL_BUILD_MEMORY", "2G")),
-            build_timeout=float(env.get("KAPAL_BUILD_TIMEOUT", 15 * 60)),
-            build_concurrency=max(1, int(env.get("KAPAL_BUILD_CONCURRENCY", 1))),
+            build_memory=at_least(
+                "KAPAL_BUILD_MEMORY", parse_size(env.get("KAPAL_BUILD_MEMORY", "2G")), 64 * 2**20
+            ),
+            build_timeout=at_least(
+                "KAPAL_BUILD_TIMEOUT", float(env.get("KAPAL_BUILD_TIMEOUT", 900)), 1
+            ),
+            build_concurrency=at_least(
+                "KAPAL_BUILD_CONCURRENCY", int(env.get("KAPAL_BUILD_CONCURRENCY", 1)), 1
+            ),
+            runtime_roots=python_roots(env, Path.home()),
             dyno_boot_timeout=float(env.get("KAPAL_BOOT_TIMEOUT", 60)),
             stop_grace=float(env.get("KAPAL_STOP_GRACE", 30)),
             router_boot_timeout=float(env.get("KAPAL_ROUTER_BOOT_TIMEOUT", 75)),

@@ -146,7 +146,10 @@ class RunAs:
 
     def hand_over(self, path: Path) -> None:
         """Give `path` and everything under it to this user (links themselves, never their
-        targets). Bottom-up, so a top directory owned by the user means all of it is."""
+        targets). Bottom-up, so a top directory owned by the user means all of it is. A link
+        as `path` itself is refused: os.walk would follow it."""
+        if path.is_symlink():
+            raise OSError(f"refusing to hand over {path}: it is a link")
         for root, dirs, files in os.walk(path, topdown=False, onerror=_raise):
             for name in (*dirs, *files):
                 os.lchown(os.path.join(root, name), self.uid, self.gid)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kapal.settings import Settings, parse_size
+from kapal.settings import Settings, parse_size, python_roots
 
 
 @pytest.mark.parametrize(
@@ -32,11 +32,41 @@ def test_build_limits_from_the_environment(tmp_path: Path) -> None:
         "KAPAL_DATA_DIR": str(tmp_path),
         "KAPAL_BUILD_MEMORY": "256M",
         "KAPAL_BUILD_TIMEOUT": "60",
-        "KAPAL_BUILD_CONCURRENCY": "0",
+        "KAPAL_BUILD_CONCURRENCY": "2",
     }
     settings = Settings.from_env(env)
     assert settings.build_memory == 256 * 1024**2
     assert settings.build_timeout == 60
-    assert settings.build_concurrency == 1  # at least one build runs
+    assert settings.build_concurrency == 2
     defaults = Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path)})
     assert (defaults.build_memory, defaults.build_timeout) == (2 * 1024**3, 900)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("KAPAL_BUILD_CONCURRENCY", "0", "KAPAL_BUILD_CONCURRENCY must be at least 1, not 0"),
+        ("KAPAL_BUILD_TIMEOUT", "-5", "KAPAL_BUILD_TIMEOUT must be at least 1"),
+        ("KAPAL_BUILD_TIMEOUT", "nan", "KAPAL_BUILD_TIMEOUT must be at least 1"),
+        ("KAPAL_BUILD_MEMORY", "1", "KAPAL_BUILD_MEMORY must be at least 67108864"),
+    ],
+)
+def test_build_limits_that_cannot_work_are_refused(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), name: value})
+
+
+def test_where_pyenv_and_uv_keep_their_pythons(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert python_roots({}, home) == (
+        home / ".pyenv" / "versions",
+        home / ".local" / "share" / "uv" / "python",
+    )
+    env = {"PYENV_ROOT": "/opt/pyenv", "UV_PYTHON_INSTALL_DIR": "/opt/uv", "XDG_DATA_HOME": "/d"}
+    assert python_roots(env, home) == (
+        Path("/opt/pyenv/versions"),
+        Path("/opt/uv"),
+        Path("/d/uv/python"),
+    )

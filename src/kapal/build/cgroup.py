@@ -56,7 +56,9 @@ class BuildCgroup:
                     memsw.write_text(str(limit))
             else:
                 (path / "memory.max").write_text(str(limit))
-                (path / "memory.swap.max").write_text("0")
+                swap = path / "memory.swap.max"  # only with swap accounting
+                if swap.exists():
+                    swap.write_text("0")
         except OSError as exc:
             log.warning("cannot make a memory cgroup for builds in %s: %s", parent, exc)
             with contextlib.suppress(OSError):

@@ -20,9 +20,9 @@ import yaml
 
 from kapal.build.buildpack import CompileDirs
 from kapal.build.output import BuildOutput
-from kapal.build.process import BuildFailed, query, run_step
+from kapal.build.process import BuildFailed, last_words, query, run_step
 from kapal.build.workspace import hand_over
-from kapal.domain.buildpacks import BuildpackRef
+from kapal.domain.buildpacks import BuildpackRef, shown
 from kapal.domain.procfile import ProcfileError, parse_procfile
 from kapal.system_users import RunAs, unprivileged
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 120.0
 DETECT_TIMEOUT = 60.0
-STEP_TIMEOUT = 15 * 60.0
 # Ubuntu 22.04's stack: buildpacks check STACK against the names they know, and binaries
 # built for it run on the newer glibc of Debian 12, which Kapal runs on.
 STACK = "heroku-22"
@@ -48,15 +47,19 @@ class ClassicBuildpack:
         self,
         ref: BuildpackRef,
         directory: Path,
+        env_dir: Path,
         exports: list[Path],
         *,
         search_path: str = "/usr/local/bin:/usr/bin:/bin",
         stack: str = STACK,
         build_user: Callable[[], RunAs | None] = unprivileged,
     ) -> None:
-        """`exports`: shared by the buildpacks of one build, each adds its `export` file."""
+        """`env_dir`: where its ENV_DIR goes, in a directory the build user cannot write to
+        (the platform writes the files); `exports`: shared by the buildpacks of one build,
+        each adds its `export` file."""
         self.ref = ref
         self.directory = directory
+        self.env_dir = env_dir
         self.exports = exports
         self.search_path = search_path
         self.stack = stack
@@ -65,10 +68,11 @@ class ClassicBuildpack:
 
     @property
     def name(self) -> str:
-        return self.ref.url
+        return shown(self.ref.url)
 
     def env(self, home: Path) -> dict[str, str]:
-        """All a buildpack's scripts see of the platform: nothing of its own environment."""
+        """All a buildpack's scripts see of the platform: nothing of its own environment. HOME
+        is the build's scratch directory, so nothing written there ends up in the slug."""
         return {"PATH": self.search_path, "HOME": str(home), "LANG": "C.UTF-8", "STACK": self.stack}
 
     async def fetch(self) -> None:
@@ -94,7 +98,8 @@ class ClassicBuildpack:
             argv, env=env, timeout=FETCH_TIMEOUT, cwd=parent, run_as=self.run_as
         )
         if status != 0:
-            raise BuildFailed(f"Failed to fetch the buildpack {self.name}", hint=reason(stderr))
+            why = shown(last_words(stderr))
+            raise BuildFailed(f"Failed to fetch the buildpack {self.name}", hint=why)
         for script in ("detect", "compile"):
             if not os.access(self.directory / "bin" / script, os.F_OK):
                 raise BuildFailed(f"{self.name} is not a buildpack: it has no bin/{script}.")
@@ -107,8 +112,8 @@ class ClassicBuildpack:
         return name[0][:100] if name else self.name
 
     async def compile(self, dirs: CompileDirs, out: BuildOutput) -> None:
-        env_dir = self.directory.parent / f"{self.directory.name}.env"
-        await asyncio.to_thread(self._prepare, dirs, env_dir)
+        env_dir = self.env_dir
+        await asyncio.to_thread(self._prepare, dirs)
         argv = [
             "/bin/sh",
             "-c",
@@ -124,9 +129,8 @@ class ClassicBuildpack:
         status = await run_step(
             argv,
             cwd=dirs.build_dir,
-            env=self.env(dirs.build_dir),
+            env=self.env(self.directory.parent),
             out=out,
-            timeout=STEP_TIMEOUT,
             run_as=self.run_as,
             indent=False,
         )
@@ -143,7 +147,8 @@ class ClassicBuildpack:
             return {}
         status, stdout, stderr = await self._script("release", [str(build_dir)], build_dir)
         if status != 0:
-            raise BuildFailed(f"The buildpack {self.name} failed: bin/release: {reason(stderr)}")
+            why = last_words(stderr)
+            raise BuildFailed(f"The buildpack {self.name} failed: bin/release: {why}")
         return default_process_types(stdout, self.name)
 
     async def _script(self, script: str, args: list[str], build_dir: Path) -> tuple[int, str, str]:
@@ -155,7 +160,7 @@ class ClassicBuildpack:
         try:
             return await query(
                 [str(path), *args],
-                env=self.env(build_dir),
+                env=self.env(self.directory.parent),
                 timeout=DETECT_TIMEOUT,
                 cwd=build_dir,
                 run_as=self.run_as,
@@ -168,21 +173,13 @@ class ClassicBuildpack:
         if self.run_as is not None and not self.run_as.owns(build_dir):
             self.run_as.hand_over(build_dir)
 
-    def _prepare(self, dirs: CompileDirs, env_dir: Path) -> None:
+    def _prepare(self, dirs: CompileDirs) -> None:
         """The cache exists; the config vars are files in ENV_DIR; with a build user, all of
         it is that user's."""
         dirs.cache_dir.mkdir(parents=True, exist_ok=True)
-        write_env_dir(env_dir, dirs.config_vars)
+        write_env_dir(self.env_dir, dirs.config_vars, self.run_as)
         if self.run_as is not None:
             hand_over(self.run_as, dirs.build_dir, dirs.cache_dir)
-            self.run_as.hand_over(env_dir)
-
-
-def reason(stderr: str) -> str:
-    """The line of a failed command's stderr that says why: git's or cp's own, else the last."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    said = [line for line in lines if line.startswith(("fatal:", "cp:", "error:"))]
-    return (said or lines or ["(no output)"])[0 if said else -1]
 
 
 def _fetch_directory(path: Path, run_as: RunAs | None) -> None:
@@ -205,13 +202,25 @@ def _own_directory(path: Path, run_as: RunAs | None) -> None:
         os.lchown(path, run_as.uid, run_as.gid)
 
 
-def write_env_dir(env_dir: Path, config_vars: Mapping[str, str]) -> None:
-    """One file per config var, named by its key, holding its value (private: secrets)."""
+def write_env_dir(env_dir: Path, config_vars: Mapping[str, str], owner: RunAs | None) -> None:
+    """One file per config var, named by its key, holding its value (private: secrets), given
+    to `owner`. `env_dir`'s parent is the platform's (made here, 0711), so nothing can be put
+    in the way; the files are written relative to the directory itself, never through a link."""
+    env_dir.parent.mkdir(mode=0o711, exist_ok=True)
     env_dir.mkdir(mode=0o700)
-    for key, value in config_vars.items():
-        fd = os.open(env_dir / key, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(value)
+    dir_fd = os.open(env_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for key, value in config_vars.items():
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(key, flags, 0o600, dir_fd=dir_fd)
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                if owner is not None:
+                    os.fchown(fd, owner.uid, owner.gid)
+                file.write(value)
+        if owner is not None:
+            os.fchown(dir_fd, owner.uid, owner.gid)
+    finally:
+        os.close(dir_fd)
 
 
 def default_process_types(text: str, name: str) -> dict[str, str]:

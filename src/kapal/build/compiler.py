@@ -13,6 +13,7 @@ from kapal.build.output import BuildOutput, human_size
 from kapal.build.process import BuildFailed
 from kapal.build.slugs import SlugStore
 from kapal.build.sources import extract
+from kapal.build.workspace import read_app_file
 from kapal.domain.procfile import ProcfileError, parse_procfile
 
 COMPILE_TIMEOUT = 15 * 60.0
@@ -35,11 +36,11 @@ class CompiledSlug:
 def read_procfile(build_dir: Path) -> dict[str, str] | None:
     """The process types the app's Procfile declares; None without one. A malformed
     Procfile stops the build."""
-    path = build_dir / "Procfile"
-    if not path.is_file():
+    data = read_app_file(build_dir, "Procfile")
+    if data is None:
         return None
     try:
-        return parse_procfile(path.read_text(encoding="utf-8"))
+        return parse_procfile(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise BuildFailed("Procfile is not valid UTF-8 text.") from None
     except ProcfileError as exc:
@@ -94,7 +95,7 @@ async def compile_slug(
             async with asyncio.timeout(timeout):
                 chosen = await choose(buildpacks, dirs.build_dir, explicit)
                 language = chosen[0][1]
-                # Checked before the (slow) install so a Procfile mistake is reported at once.
+                # Checked before the (slow) compile too, so a mistake is reported at once.
                 declared = await asyncio.to_thread(read_procfile, dirs.build_dir)
                 if declared is None and not chosen[-1][0].declares_defaults:
                     raise BuildFailed(NO_PROCFILE, hint=NO_PROCFILE_HINT)
@@ -104,6 +105,8 @@ async def compile_slug(
                     out.step(f"{language} app detected")
                     await buildpack.compile(dirs, out)
                 defaults = await chosen[-1][0].release(dirs.build_dir)
+                # Read again: a buildpack may have written or changed it while compiling.
+                declared = await asyncio.to_thread(read_procfile, dirs.build_dir)
         except TimeoutError:
             limit = f"{timeout / 60:g} minute" if timeout >= 60 else f"{timeout:g} second"
             raise BuildFailed(f"Compiling the app took longer than the {limit} limit.") from None

@@ -12,6 +12,7 @@ from typing import BinaryIO
 STEP = "-----> "
 INDENT = " " * 7
 ERROR = " !     "
+MAX_LINE = 64 * 1024
 
 
 def step(text: str) -> str:
@@ -38,6 +39,10 @@ def split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:
     data = pending + chunk
     *complete, rest = data.split(b"\n")
     lines = [decode_line(raw) for raw in complete]
+    # A line without end is cut into pieces, not held whole in the platform's memory.
+    while len(rest) > MAX_LINE:
+        lines.append(decode_line(rest[:MAX_LINE]))
+        rest = rest[MAX_LINE:]
     return lines, rest
 
 

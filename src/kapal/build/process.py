@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,9 @@ from kapal.system_users import RunAs, with_umask
 BUILD_UMASK = 0o022
 # Builds yield the CPU to running apps.
 BUILD_NICE = 10
+CHUNK = 65536
+QUERY_LIMIT = 1024 * 1024  # what a short command may print, held in the API's memory
+DRAIN = 1.0  # output still read after a process exits
 
 
 class BuildFailed(Exception):
@@ -44,48 +49,100 @@ def _as(run_as: RunAs | None) -> dict[str, Any]:
     return {**options, "preexec_fn": start}
 
 
+@dataclass
+class _Spawned:
+    """A build process and the readers of its output: stdout, and stderr unless merged."""
+
+    proc: asyncio.subprocess.Process
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader | None
+
+
+@contextlib.asynccontextmanager
+async def _spawned(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Mapping[str, str],
+    run_as: RunAs | None,
+    merge_stderr: bool,
+) -> AsyncIterator[_Spawned]:
+    """A build process in a session of its own, killed with everything it started in that
+    session when the block ends, however it ends (a daemon that leaves the session is the
+    build cgroup's to stop). Its output comes through pipes of our own, which are closed at
+    the end even if a daemon still holds their other ends."""
+    loop = asyncio.get_running_loop()
+    readers: list[asyncio.StreamReader] = []
+    transports: list[asyncio.BaseTransport] = []
+    ends: list[int] = []
+    try:
+        for _ in range(1 if merge_stderr else 2):
+            read_end, write_end = os.pipe()
+            ends.append(write_end)
+            reader = asyncio.StreamReader()
+            transport, _ = await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader),
+                os.fdopen(read_end, "rb", 0),
+            )
+            readers.append(reader)
+            transports.append(transport)
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=ends[0],
+            stderr=ends[-1],
+            start_new_session=True,
+            **_as(run_as),
+        )
+        for end in ends:
+            os.close(end)
+        ends.clear()
+        try:
+            yield _Spawned(proc, readers[0], None if merge_stderr else readers[1])
+        finally:
+            _kill_session(proc)
+            await proc.wait()
+    finally:
+        for end in ends:
+            os.close(end)
+        for opened in transports:
+            opened.close()
+
+
 async def run_step(
     argv: Sequence[str],
     *,
     cwd: Path,
     env: Mapping[str, str],
     out: BuildOutput,
-    timeout: float,
+    timeout: float | None = None,
     run_as: RunAs | None = None,
     indent: bool = True,
 ) -> int:
     """Run one command, its merged stdout/stderr relayed into the log (indented as detail
-    lines, or as they are: a classic buildpack formats its own); its exit status."""
+    lines, or as they are: a classic buildpack formats its own); its exit status. Without a
+    `timeout` of its own, the build's limit applies."""
     emit = out.detail if indent else out.line
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # so a timeout or cancel stops its children too
-        **_as(run_as),
-    )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(timeout):
-            pending = b""
-            while chunk := await proc.stdout.read(65536):
+
+    async def relay(stream: asyncio.StreamReader) -> None:
+        pending = b""
+        try:
+            while chunk := await stream.read(CHUNK):
                 lines, pending = split_lines(pending, chunk)
                 for line in lines:
                     emit(line)
+        finally:
             if pending:
                 emit(decode_line(pending))
-            return await proc.wait()
-    except TimeoutError:
-        raise BuildFailed(f"{argv[0]} did not finish within {timeout:.0f} seconds.") from None
-    finally:
-        # Also after a normal exit: nothing a step started in the background outlives it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc.returncode is None:
-            await proc.wait()
+
+    async with _spawned(argv, cwd=cwd, env=env, run_as=run_as, merge_stderr=True) as step:
+        try:
+            async with asyncio.timeout(timeout):
+                return await _outcome(step.proc, relay(step.stdout))
+        except TimeoutError:
+            raise BuildFailed(f"{argv[0]} did not finish within {timeout:.0f} seconds.") from None
 
 
 async def capture(
@@ -99,8 +156,7 @@ async def capture(
     """The stdout of a short query command (`uv --version`); failure is a BuildFailed."""
     status, stdout, stderr = await query(argv, env=env, timeout=timeout, cwd=cwd, run_as=run_as)
     if status != 0:
-        reason = stderr.strip().splitlines()[-1:] or ["no output"]
-        raise BuildFailed(f"{argv[0]} failed: {reason[0]}")
+        raise BuildFailed(f"{argv[0]} failed: {last_words(stderr)}")
     return stdout.strip()
 
 
@@ -108,30 +164,66 @@ async def query(
     argv: Sequence[str],
     *,
     env: Mapping[str, str],
-    timeout: float = 30,
+    timeout: float | None = 30,
     cwd: Path | None = None,
     run_as: RunAs | None = None,
+    limit: int = QUERY_LIMIT,
 ) -> tuple[int, str, str]:
     """Run a short command; its exit status, stdout and stderr. Not finishing within
-    `timeout` is a BuildFailed."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        **_as(run_as),
-    )
+    `timeout`, or printing more than `limit` bytes on either, is a BuildFailed."""
+    stdout, stderr = bytearray(), bytearray()
+
+    async def read(stream: asyncio.StreamReader, into: bytearray) -> None:
+        # Read to the end even past the limit (the process is stopped then): a pipe left
+        # unread would keep the process from being reaped.
+        while chunk := await stream.read(CHUNK):
+            if len(into) <= limit:
+                into += chunk
+            if len(into) > limit:
+                _kill_session(proc)
+        if len(into) > limit:
+            raise BuildFailed(f"{argv[0]} printed more than {limit // 1024} KB: stopped.")
+
+    async with _spawned(argv, cwd=cwd, env=env, run_as=run_as, merge_stderr=False) as step:
+        assert step.stderr is not None
+        proc = step.proc
+        try:
+            async with asyncio.timeout(timeout):
+                status = await _outcome(proc, read(step.stdout, stdout), read(step.stderr, stderr))
+        except TimeoutError:
+            raise BuildFailed(f"{argv[0]} did not answer within {timeout:.0f} seconds.") from None
+    return status, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
+
+
+async def _outcome(proc: asyncio.subprocess.Process, *readers: Awaitable[None]) -> int:
+    """The process's exit status, its output read meanwhile by `readers` (whose failure
+    stops it). Once it has exited, what it left in its session is killed and the rest of its
+    output read for at most DRAIN seconds: a daemon that left the session may hold the
+    pipes open."""
+    reading: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*readers))
+    exiting: asyncio.Future[Any] = asyncio.ensure_future(proc.wait())
     try:
-        async with asyncio.timeout(timeout):
-            stdout, stderr = await proc.communicate()
-    except TimeoutError:
-        raise BuildFailed(f"{argv[0]} did not answer within {timeout:.0f} seconds.") from None
+        await asyncio.wait({reading, exiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not reading.done():
+            _kill_session(proc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reading), DRAIN)
+        if reading.done():
+            reading.result()  # a reader's failure is the step's
+        return int(await exiting)
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
+        reading.cancel()
+        exiting.cancel()
+
+
+def _kill_session(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def last_words(stderr: str) -> str:
+    """The line of a failed command's stderr that says why: a `fatal:`, `error:` or `cp:`
+    line (git's, uv's, cp's own words), else the last one."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "cp:", "error:"))]
+    return (said or lines or ["(no output)"])[0 if said else -1]

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 from pathlib import Path
 
 from kapal.build.process import BuildFailed
@@ -32,6 +33,31 @@ def hand_over(run_as: RunAs, build_dir: Path, cache_dir: Path) -> None:
     for path in (build_dir, cache_dir):
         if not run_as.owns(path):
             run_as.hand_over(path)
+
+
+def read_app_file(root: Path, name: str, limit: int = 1024 * 1024) -> bytes | None:
+    """The contents of the regular file `name` in `root` (the app), None if there is none.
+    Read by the platform after the build user had the directory: a link, a pipe or a file
+    over `limit` bytes is refused rather than followed, waited on or held in memory."""
+    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise BuildFailed(f"{name} in the app is a link; make it a file.") from None
+            raise
+    finally:
+        os.close(dir_fd)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BuildFailed(f"{name} in the app is not a file.")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise BuildFailed(f"{name} in the app is larger than {limit // 1024} KB.")
+    return data
 
 
 def place_file(root: Path, directory: str, name: str, text: str) -> None:

@@ -14,17 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
-from kapal.client.rendezvous import EOT, ExitStatusFilter, with_exit_status
-
-# EOT, ExitStatusFilter and with_exit_status moved to kapal.client (the build job uses them
-# too); `kapal run` and the tests still find them here.
-__all__ = [
-    "EOT",
-    "ExitStatusFilter",
-    "pump",
-    "skip_greeting",
-    "with_exit_status",
-]
+from kapal.client.rendezvous import EOT, ExitStatusFilter
 
 CHUNK = 65536
 

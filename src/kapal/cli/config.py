@@ -29,7 +29,7 @@ def parse_assignments(args: tuple[str, ...]) -> dict[str, str]:
 
 
 def check_key(key: str) -> str:
-    if not CONFIG_KEY.match(key):
+    if not CONFIG_KEY.fullmatch(key):
         raise CliError(
             f"{key!r} is not a valid config var name: use letters, digits and underscores, "
             "not starting with a digit."

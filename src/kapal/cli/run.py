@@ -7,11 +7,12 @@ import sys
 
 import click
 
-from kapal.cli.attach import pump, skip_greeting, with_exit_status
+from kapal.cli.attach import pump, skip_greeting
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
 from kapal.cli.output import action, hexagon
 from kapal.client import rendezvous
+from kapal.client.rendezvous import with_exit_status
 
 # Everything after the first argument belongs to the command: `kapal run ls -a` runs `ls -a`.
 _COMMAND_SETTINGS = {"allow_interspersed_args": False, "ignore_unknown_options": True}

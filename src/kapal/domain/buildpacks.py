@@ -16,6 +16,7 @@ GIT_SCHEMES = ("https", "http", "git", "file")
 MAX_URL = 2048
 MAX_BUILDPACKS = 16
 REF = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,9 @@ def validate_buildpacks(urls: list[str]) -> list[str]:
     if duplicates:
         raise InvalidParams(f"Buildpack {duplicates[0]} is listed more than once.")
     return list(urls)
+
+
+def shown(text: str) -> str:
+    """A URL, or a message naming one, as build output may show it: a user name or token in
+    a URL is masked."""
+    return CREDENTIALS.sub(r"\1***@", text)

@@ -8,7 +8,7 @@ import secrets
 from kapal.domain.errors import InvalidParams
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONFIG_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # whole key: use fullmatch
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _ADJECTIVES = (
@@ -52,7 +52,7 @@ def random_addon_name(service_slug: str) -> str:
 
 
 def validate_config_key(key: str) -> str:
-    if not CONFIG_KEY.match(key):
+    if not CONFIG_KEY.fullmatch(key):
         raise InvalidParams(
             f"Config var name {key!r} is invalid: use letters, digits and underscores, "
             "not starting with a digit."

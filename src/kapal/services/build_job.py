@@ -18,11 +18,10 @@ from uv import find_uv_bin
 from kapal.build.buildpack import Buildpack, CompileDirs
 from kapal.build.cgroup import BuildCgroup
 from kapal.build.classic import ClassicBuildpack
-from kapal.build.compiler import compile_slug
+from kapal.build.compiler import CompiledSlug, compile_slug
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
-from kapal.build.python.runtimes import default_roots
 from kapal.build.queue import BuildQueue
 from kapal.build.slugs import SlugStore
 from kapal.domain.buildpacks import PYTHON, parse_buildpack
@@ -62,10 +61,15 @@ class Builder:
         self.release_timeout = release_timeout
 
     def _buildpacks(
-        self, urls: list[str], fetch_dir: Path, build_user: Callable[[], RunAs | None]
+        self,
+        urls: list[str],
+        fetch_dir: Path,
+        env_dir: Path,
+        build_user: Callable[[], RunAs | None],
     ) -> list[Buildpack]:
         """The buildpacks a build runs: those set, in order, classic ones fetched under
-        `fetch_dir`; without any, the built-in Python buildpack detects the app."""
+        `fetch_dir` with their ENV_DIR under `env_dir`; without any, the built-in Python
+        buildpack detects the app."""
         settings = self.ctx.settings
 
         def python(name: str = PYTHON) -> PythonBuildpack:
@@ -75,7 +79,7 @@ class Builder:
                 name=name,
                 build_user=build_user,
                 runtimes_dir=settings.runtimes_dir,
-                runtime_roots=default_roots(os.environ, Path.home()),
+                runtime_roots=settings.runtime_roots,
             )
 
         if not urls:
@@ -87,8 +91,15 @@ class Builder:
             if ref.kind == "builtin":
                 chosen.append(python(url))
             else:
-                directory = fetch_dir / str(number)
-                chosen.append(ClassicBuildpack(ref, directory, exports, build_user=build_user))
+                chosen.append(
+                    ClassicBuildpack(
+                        ref,
+                        fetch_dir / str(number),
+                        env_dir / str(number),
+                        exports,
+                        build_user=build_user,
+                    )
+                )
         return chosen
 
     def start(self, build_id: str) -> None:
@@ -106,29 +117,10 @@ class Builder:
         settings = self.ctx.settings
         build, app, user, config = await asyncio.to_thread(self._load, build_id)
         out = BuildOutput(log_path(settings, build_id))
-        work = settings.builds_dir / "tmp" / build_id
-        fetched = settings.builds_dir / "tmp" / f"{build_id}.buildpacks"
-        cgroup = await asyncio.to_thread(self._cgroup, build_id)
-
-        def build_user() -> RunAs | None:
-            """The unprivileged user, in the build's cgroup (only root can make either)."""
-            user = unprivileged()
-            return user if user is None or cgroup is None else replace(user, enter=cgroup.join)
-
-        buildpacks = self._buildpacks(build.buildpacks, fetched, build_user)
         status, slug_id, release_id = "failed", None, None
-        self.ctx.event(app.id, f"Build started by user {user.email}")
         try:
-            compiled = await compile_slug(
-                input_path(settings, build_id),
-                CompileDirs(work, settings.cache_dir / app.id, config_vars=config),
-                out,
-                buildpacks,
-                SlugStore(settings.slugs_dir, settings.slug_max_bytes),
-                timeout=settings.build_timeout,
-                explicit=bool(build.buildpacks),
-                cgroup=cgroup,
-            )
+            self.ctx.event(app.id, f"Build started by user {user.email}")
+            compiled = await self._compile(build, app, config, out)
             slug = Slug(
                 app_id=app.id,
                 checksum=compiled.checksum,
@@ -148,7 +140,6 @@ class Builder:
             status = "failed"
             out.error("The build was interrupted because Kapal's API stopped.")
             self.ctx.event(app.id, "Build failed -- check your build output")
-            self._clean_up(cgroup, work, fetched)
             raise
         except Exception:
             status = "failed"
@@ -159,7 +150,36 @@ class Builder:
             out.close()  # every line is written before the status leaves `pending`
             self._finish(build_id, status, slug_id, release_id)
             input_path(settings, build_id).unlink(missing_ok=True)
-        await asyncio.to_thread(self._clean_up, cgroup, work, fetched)
+
+    async def _compile(
+        self, build: Build, app: App, config: dict[str, str], out: BuildOutput
+    ) -> CompiledSlug:
+        """Compile the build's source into a stored slug, in the build's cgroup and
+        directories, which are gone when this returns (the release phase needs none)."""
+        settings = self.ctx.settings
+        tmp = settings.builds_dir / "tmp"
+        work, fetched, env = (tmp / f"{build.id}{suffix}" for suffix in ("", ".buildpacks", ".env"))
+        cgroup = await asyncio.to_thread(self._cgroup, build.id)
+
+        def build_user() -> RunAs | None:
+            """The unprivileged user, in the build's cgroup (only root can make either)."""
+            user = unprivileged()
+            return user if user is None or cgroup is None else replace(user, enter=cgroup.join)
+
+        try:
+            return await compile_slug(
+                input_path(settings, build.id),
+                CompileDirs(work, settings.cache_dir / app.id, config_vars=config),
+                out,
+                self._buildpacks(build.buildpacks, fetched, env, build_user),
+                SlugStore(settings.slugs_dir, settings.slug_max_bytes),
+                timeout=settings.build_timeout,
+                explicit=bool(build.buildpacks),
+                cgroup=cgroup,
+            )
+        finally:
+            # Shielded: also when the API is stopping, no cgroup or secret file stays.
+            await asyncio.shield(asyncio.to_thread(self._clean_up, cgroup, work, fetched, env))
 
     def _cgroup(self, build_id: str) -> BuildCgroup | None:
         """The build's memory cgroup; None where Kapal cannot make one (not root, no

@@ -325,14 +325,17 @@ def test_the_django_sample_app_collects_its_static_files(
     assert "       0 static files copied to " in log
 
 
-def test_a_damaged_cache_is_discarded_and_the_build_succeeds(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    first.mkdir()
-    second.mkdir()
+RETRY = "-----> Trying again with an empty build cache, in case the cache is why"
+
+
+def test_a_damaged_cache_is_replaced_and_the_build_succeeds(tmp_path: Path) -> None:
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    for path in (first, second, third):
+        path.mkdir()
     cache = tmp_path / "cache"
     result, log = build("flask-hello", first, cache=cache)
     assert isinstance(result, CompiledSlug), log
-    assert "Discarding the build cache" not in log
+    assert RETRY not in log
     # Unpacked wheels whose files are gone: uv cannot install from them.
     archives = list((cache / "uv").glob("archive-v*/*"))
     assert archives
@@ -344,11 +347,31 @@ def test_a_damaged_cache_is_discarded_and_the_build_succeeds(tmp_path: Path) -> 
 
     assert isinstance(result, CompiledSlug), log
     lines = log.splitlines()
-    discarded = lines.index(
-        "-----> Discarding the build cache, in case it is why; installing again"
-    )
-    assert any("Failed to install" in line for line in lines[:discarded]), log
-    assert "-----> Discovering process types" in lines[discarded:]
+    retried = lines.index(RETRY)
+    assert any("Failed to install" in line for line in lines[:retried]), log
+    assert "-----> Discovering process types" in lines[retried:]
+    # The fresh cache took the damaged one's place, and the next build uses it at once.
+    assert not (cache / "uv.fresh").exists()
+    result, log = build("flask-hello", third, cache=cache)
+    assert isinstance(result, CompiledSlug), log
+    assert RETRY not in log
+
+
+def test_a_real_mistake_keeps_the_warm_cache(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    cache = tmp_path / "cache"
+    result, log = build("flask-hello", first, cache=cache)
+    assert isinstance(result, CompiledSlug), log
+    before = sorted(p.name for p in (cache / "uv").glob("archive-v*/*"))
+
+    result, log = build("failing-requirements", second, cache=cache)
+
+    assert isinstance(result, BuildFailed)
+    assert RETRY in log  # it could have been the cache
+    assert sorted(p.name for p in (cache / "uv").glob("archive-v*/*")) == before
+    assert not (cache / "uv.fresh").exists()
 
 
 def site_packages(tmp_path: Path) -> set[str]:

@@ -13,7 +13,8 @@ from uv import find_uv_bin
 
 from kapal.build.compiler import CompiledSlug
 from kapal.build.python import PythonBuildpack
-from kapal.build.python.runtimes import Installation, default_roots, installations
+from kapal.build.python.runtimes import Installation, installations
+from kapal.settings import python_roots
 from kapal.system_users import RunAs
 
 
@@ -25,7 +26,7 @@ def tmp_path(open_dir: Path) -> Path:
 
 def other_python() -> Installation:
     """An installed CPython of another minor version than the machine's /usr/bin/python3."""
-    found = installations(default_roots(os.environ, Path.home()))
+    found = installations(python_roots(os.environ, Path.home()))
     for install in sorted(found, key=lambda i: i.version, reverse=True):
         if f"{install.version[0]}.{install.version[1]}" != machine_python():
             return install

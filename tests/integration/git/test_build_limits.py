@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def test_a_second_push_waits_its_turn_and_says_so(
     thread = threading.Thread(target=lambda: results.append(push(alice, first)))
     thread.start()
     tmp = alice.api.ctx.settings.builds_dir / "tmp"
+    deadline = time.monotonic() + 60
     while not (tmp.is_dir() and any(tmp.glob("*.buildpacks"))):  # alice's build is running
+        assert thread.is_alive() and time.monotonic() < deadline, results
         thread.join(0.05)
     status, output = push(bob, second)
     thread.join(60)

@@ -3,6 +3,8 @@ machine and from a git URL, several in order, and the ways one can fail."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -184,3 +186,36 @@ def test_default_process_types_must_be_valid(pusher: Pusher, buildpacks: Path) -
     status, output = push(pusher, repo)
     assert_rejected(pusher, repo, output, status)
     assert "default_process_types must map process type names to one-line commands." in output
+
+
+def test_a_buildpack_cannot_make_the_platform_read_a_file_for_it(
+    pusher: Pusher, buildpacks: Path
+) -> None:
+    """bin/detect runs as the build user and may plant links in the app; what the platform
+    reads there afterwards (the Procfile, version files) is never read through a link."""
+    (buildpacks / "static" / "bin" / "detect").write_text(
+        '#!/bin/sh\nln -sf /etc/shadow "$1/Procfile"\nln -sf /etc/shadow "$1/runtime.txt"\n'
+        "echo Sneaky\n"
+    )
+    use(pusher, str(buildpacks / "static"), "heroku/python")
+    repo = pusher.checkout(files={**SITE, "requirements.txt": ""})
+    status, output = push(pusher, repo)
+    assert_rejected(pusher, repo, output, status)
+    assert "remote:  !     Procfile in the app is a link; make it a file." in output
+    assert "root:" not in output
+
+
+def test_env_dir_files_are_the_build_users_and_private(pusher: Pusher, buildpacks: Path) -> None:
+    (buildpacks / "static" / "bin" / "compile").write_text(
+        '#!/bin/sh\necho "-----> ENV_DIR"\ncd "$3" && stat -c "%U %a %n" . * | sed "s/^/       /"\n'
+    )
+    user = authenticate(pusher.api.ctx, pusher.token)
+    update_config(pusher.api.ctx, user, "alice-app", {"SECRET_KEY": "s3cret"})
+    use(pusher, str(buildpacks / "static"))
+    repo = pusher.checkout(files=SITE)
+    status, output = push(pusher, repo)
+    assert status == 0, output
+    owner = "kapal-dyno" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    assert f"remote:        {owner} 700 ." in output
+    assert f"remote:        {owner} 600 SECRET_KEY" in output
+    assert "s3cret" not in output

@@ -9,7 +9,8 @@ import socket
 
 from tests.integration.runtime.harness import World, running
 
-from kapal.cli.attach import pump, skip_greeting, with_exit_status
+from kapal.cli.attach import pump, skip_greeting
+from kapal.client.rendezvous import with_exit_status
 
 MARKER = "\uffff kapal-command-exit-status:"
 

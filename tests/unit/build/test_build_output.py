@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kapal.build.output import BuildOutput, detail, error, human_size, split_lines, step
+from kapal.build.output import (
+    MAX_LINE,
+    BuildOutput,
+    detail,
+    error,
+    human_size,
+    split_lines,
+    step,
+)
 
 
 def test_buildpack_line_styles() -> None:
@@ -50,3 +58,9 @@ def test_build_output_writes_through(tmp_path: Path) -> None:
         "",
         " !     oops",
     ]
+
+
+def test_a_line_without_end_is_cut_into_pieces() -> None:
+    lines, rest = split_lines(b"", b"x" * (2 * MAX_LINE + 10))
+    assert [len(line) for line in lines] == [MAX_LINE, MAX_LINE]
+    assert rest == b"x" * 10

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kapal.build.classic import default_process_types, reason, write_env_dir
-from kapal.build.process import BuildFailed
+from kapal.build.classic import default_process_types, write_env_dir
+from kapal.build.process import BuildFailed, last_words
 
 RELEASE = """---
 addons: []
@@ -48,7 +48,7 @@ def test_bad_release_output_fails_the_build(text: str, message: str) -> None:
 
 def test_env_dir_holds_one_private_file_per_config_var(tmp_path: Path) -> None:
     env_dir = tmp_path / "env"
-    write_env_dir(env_dir, {"SECRET_KEY": "s3cr=t\nline2", "EMPTY": ""})
+    write_env_dir(env_dir, {"SECRET_KEY": "s3cr=t\nline2", "EMPTY": ""}, None)
     assert sorted(p.name for p in env_dir.iterdir()) == ["EMPTY", "SECRET_KEY"]
     assert (env_dir / "SECRET_KEY").read_text() == "s3cr=t\nline2"
     assert (env_dir / "EMPTY").read_text() == ""
@@ -58,6 +58,6 @@ def test_env_dir_holds_one_private_file_per_config_var(tmp_path: Path) -> None:
 
 def test_the_reason_a_fetch_failed_is_the_commands_own_line() -> None:
     stderr = "Cloning into '/x'...\nfatal: repository 'https://example.com/nope.git/' not found\n"
-    assert reason(stderr) == "fatal: repository 'https://example.com/nope.git/' not found"
-    assert reason("warning: odd\nsomething else\n") == "something else"
-    assert reason("") == "(no output)"
+    assert last_words(stderr) == "fatal: repository 'https://example.com/nope.git/' not found"
+    assert last_words("warning: odd\nsomething else\n") == "something else"
+    assert last_words("") == "(no output)"

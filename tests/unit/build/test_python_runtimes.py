@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kapal.build.python.runtimes import default_roots, installations
+from kapal.build.python.runtimes import installations
 
 
 def make(root: Path, name: str, executable: str) -> None:
@@ -28,17 +28,3 @@ def test_pyenv_uv_and_copied_installations_are_found(tmp_path: Path) -> None:
     ]
     assert found[0].executable == tmp_path / "pyenv" / "3.12.1" / "bin" / "python3.12"
     assert installations([tmp_path / "missing"]) == []
-
-
-def test_where_pyenv_and_uv_keep_their_pythons(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    assert default_roots({}, home) == [
-        home / ".pyenv" / "versions",
-        home / ".local" / "share" / "uv" / "python",
-    ]
-    env = {"PYENV_ROOT": "/opt/pyenv", "UV_PYTHON_INSTALL_DIR": "/opt/uv", "XDG_DATA_HOME": "/d"}
-    assert default_roots(env, home) == [
-        Path("/opt/pyenv/versions"),
-        Path("/opt/uv"),
-        Path("/d/uv/python"),
-    ]

@@ -7,13 +7,8 @@ import threading
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kapal.cli.attach import (
-    EOT,
-    ExitStatusFilter,
-    pump,
-    skip_greeting,
-    with_exit_status,
-)
+from kapal.cli.attach import pump, skip_greeting
+from kapal.client.rendezvous import EOT, ExitStatusFilter, with_exit_status
 
 MARK = "\uffff kapal-command-exit-status: ".encode()
 

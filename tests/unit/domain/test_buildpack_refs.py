@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kapal.domain.buildpacks import parse_buildpack
+from kapal.domain.buildpacks import parse_buildpack, shown
 from kapal.domain.errors import InvalidParams
 
 
@@ -42,3 +42,17 @@ def test_kinds_of_buildpack(url: str, kind: str, location: str, ref: str) -> Non
 def test_refused(url: str) -> None:
     with pytest.raises(InvalidParams):
         parse_buildpack(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:tok@example.com/bp.git#v1", "https://***@example.com/bp.git#v1"),
+        ("https://tok@example.com/bp.git", "https://***@example.com/bp.git"),
+        ("https://example.com/bp.git", "https://example.com/bp.git"),
+        ("/srv/bp", "/srv/bp"),
+        ("heroku/python", "heroku/python"),
+    ],
+)
+def test_credentials_in_a_url_are_not_shown(url: str, expected: str) -> None:
+    assert shown(url) == expected

@@ -101,3 +101,11 @@ def test_a_child_runs_as_the_user_with_no_groups_and_limits(nobody: RunAs) -> No
     assert limits["Max processes"] == ["777", "777"]
     effective = next(line for line in lines if line.startswith("CapEff:"))
     assert effective.split()[1] == "0000000000000000"
+
+
+def test_hand_over_refuses_a_link_as_its_top(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    me = RunAs("me", os.getuid(), os.getgid())
+    with pytest.raises(OSError, match="it is a link"):
+        me.hand_over(tmp_path / "link")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kapal.build.buildpack import CompileDirs
 from kapal.build.output import BuildOutput
-from kapal.build.process import BuildFailed, capture, query, run_step
+from kapal.build.process import BuildFailed, capture, last_words, query, run_step
 from kapal.build.python import interpreters, profile, runtimes
 from kapal.build.python.django import collect_static
 from kapal.build.python.versions import (
@@ -26,13 +27,12 @@ from kapal.build.python.versions import (
     choose,
     requested_version,
 )
-from kapal.build.workspace import hand_over, place_file
+from kapal.build.workspace import hand_over, place_file, read_app_file
 from kapal.domain.buildpacks import PYTHON
 from kapal.system_users import RunAs, unprivileged
 
 log = logging.getLogger(__name__)
 
-STEP_TIMEOUT = 15 * 60.0
 VENV = ".venv"
 REQUIREMENTS = "requirements.txt"
 PIPENV_LOCK = "Pipfile.lock"
@@ -78,6 +78,13 @@ def package_manager(found: Sequence[str]) -> str:
     raise BuildFailed(f"No {REQUIREMENTS} was found in the root of the app.")
 
 
+def _replace_dir(new: Path, old: Path) -> None:
+    """Put `new` where `old` is (both in a directory the build user owns: no link is
+    followed, rmtree and rename work on the names)."""
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(new, old)
+
+
 def _has_files(directory: Path) -> bool:
     try:
         return any(directory.iterdir())
@@ -87,11 +94,8 @@ def _has_files(directory: Path) -> bool:
 
 def read_version_files(build_dir: Path) -> dict[str, bytes]:
     """The contents of the files that may name a Python version, those that exist."""
-    return {
-        name: (build_dir / name).read_bytes()
-        for name in VERSION_FILES
-        if (build_dir / name).is_file()
-    }
+    found = {name: read_app_file(build_dir, name, 8 * 1024 * 1024) for name in VERSION_FILES}
+    return {name: data for name, data in found.items() if data is not None}
 
 
 class PythonBuildpack:
@@ -166,7 +170,7 @@ class PythonBuildpack:
         await asyncio.to_thread(self._prepare, dirs, run_as)
         python = await self._install(dirs, manager, interpreter, env, out, run_as)
         env["PATH"] = f"{Path(python).parent}:{self.search_path}"
-        await collect_static(dirs, out, python=python, env=env, timeout=STEP_TIMEOUT, run_as=run_as)
+        await collect_static(dirs, out, python=python, env=env, run_as=run_as)
         await asyncio.to_thread(
             place_file, build_dir, profile.DIRECTORY, profile.NAME, profile.SCRIPT
         )
@@ -206,7 +210,10 @@ class PythonBuildpack:
             except runtimes.RuntimeUnavailable as exc:
                 raise BuildFailed(exc.args[0]) from None
             if await interpreters.version_of(copied, env, run_as) is None:
-                raise BuildFailed(f"The copy of Python {choice.interpreter.full} does not run.")
+                await asyncio.to_thread(runtimes.discard, install, self.runtimes_dir)
+                raise BuildFailed(
+                    f"The copy of Python {choice.interpreter.full} does not run (see Kapal's log)."
+                )
             path = str(copied)
         out.detail(f"Python {choice.interpreter.full} ({path})")
         return path
@@ -220,13 +227,12 @@ class PythonBuildpack:
         status, stdout, stderr = await query(
             [*argv, "pipenv", "requirements", "--hash"],
             env={**env, "PIPENV_VERBOSITY": "-1"},
-            timeout=STEP_TIMEOUT,
+            timeout=None,
             cwd=dirs.build_dir,
             run_as=run_as,
         )
         if status != 0:
-            reason = stderr.strip().splitlines()[-1:] or [f"exit status {status}"]
-            raise BuildFailed(f"Could not read Pipfile.lock: {reason[0]}")
+            raise BuildFailed(f"Could not read Pipfile.lock: {last_words(stderr)}")
         await asyncio.to_thread(place_file, dirs.cache_dir, "kapal", EXPORTED, stdout)
         return str(dirs.cache_dir / "kapal" / EXPORTED)
 
@@ -283,27 +289,29 @@ class PythonBuildpack:
                 )
             )
         uv_cache = dirs.cache_dir / "uv"
-        # A cache that breaks the install (damaged, or left by another uv) gets one more try
-        # without it: a cache must never be why a build fails.
-        retry = await asyncio.to_thread(_has_files, uv_cache)
-        while True:
+
+        async def install() -> None:
+            for argv, failure in steps:
+                status = await run_step(argv, cwd=dirs.build_dir, env=env, out=out, run_as=run_as)
+                if status != 0:
+                    raise BuildFailed(f"{failure} (uv exited with status {status}).")
+
+        if not await asyncio.to_thread(_has_files, uv_cache):
+            await install()
+            return python
+        try:
+            await install()
+        except BuildFailed:
+            # A cache must never be why a build fails: one more try with an empty one, which
+            # replaces the old only if it helped (a real mistake keeps the warm cache).
+            out.step("Trying again with an empty build cache, in case the cache is why")
+            fresh = dirs.cache_dir / "uv.fresh"
+            await asyncio.to_thread(shutil.rmtree, fresh, True)
+            env["UV_CACHE_DIR"] = str(fresh)
             try:
-                for argv, failure in steps:
-                    status = await run_step(
-                        argv,
-                        cwd=dirs.build_dir,
-                        env=env,
-                        out=out,
-                        timeout=STEP_TIMEOUT,
-                        run_as=run_as,
-                    )
-                    if status != 0:
-                        raise BuildFailed(f"{failure} (uv exited with status {status}).")
-                break
+                await install()
             except BuildFailed:
-                if not retry:
-                    raise
-                retry = False
-                out.step("Discarding the build cache, in case it is why; installing again")
-                await asyncio.to_thread(shutil.rmtree, uv_cache, True)
+                await asyncio.to_thread(shutil.rmtree, fresh, True)
+                raise
+            await asyncio.to_thread(_replace_dir, fresh, uv_cache)
         return python

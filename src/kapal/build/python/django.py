@@ -80,7 +80,6 @@ async def collect_static(
     *,
     python: str,
     env: Mapping[str, str],
-    timeout: float,
     run_as: RunAs | None,
 ) -> None:
     """Run `manage.py collectstatic --noinput` with the virtualenv's `python` if it applies;
@@ -103,7 +102,6 @@ async def collect_static(
         cwd=dirs.build_dir,
         env=env,
         out=out,
-        timeout=timeout,
         run_as=run_as,
     )
     if status != 0:

@@ -16,7 +16,7 @@ import shutil
 import stat
 import subprocess
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,17 +53,6 @@ class Installation:
         return self.prefix / "bin" / f"python{self.version[0]}.{self.version[1]}"
 
 
-def default_roots(env: Mapping[str, str], home: Path) -> list[Path]:
-    """Where pyenv and uv keep the Pythons they install, for the platform's user."""
-    data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
-    roots = [
-        Path(env.get("PYENV_ROOT") or home / ".pyenv") / "versions",
-        Path(env["UV_PYTHON_INSTALL_DIR"]) if env.get("UV_PYTHON_INSTALL_DIR") else None,
-        data / "uv" / "python",
-    ]
-    return [root for root in roots if root is not None]
-
-
 def installations(roots: Sequence[Path]) -> list[Installation]:
     """The CPython installations in `roots` (pyenv's versions/, uv's python/ or Kapal's
     runtimes directory) whose interpreter exists."""
@@ -93,6 +82,11 @@ def _installation(prefix: Path) -> Installation | None:
     return Installation(origin, prefix, (major, minor, micro))
 
 
+def discard(install: Installation, runtimes_dir: Path) -> None:
+    """Remove the copy of `install` (one that does not run), so the next build makes it anew."""
+    shutil.rmtree(runtimes_dir / install.name, ignore_errors=True)
+
+
 def provide(install: Installation, runtimes_dir: Path) -> Path:
     """The interpreter of `install`'s copy in `runtimes_dir`, made on first use (blocking:
     run it in a thread). Raises RuntimeUnavailable when the copy cannot be made to run."""
@@ -100,6 +94,12 @@ def provide(install: Installation, runtimes_dir: Path) -> Path:
     executable = target / "bin" / install.executable.name
     if executable.is_file():
         return executable
+    shared = any((install.prefix / "lib").glob("libpython*.so*"))
+    if shared and _patchelf_program() is None:
+        raise RuntimeUnavailable(
+            f"Python {install.full} from {install.origin} uses a shared libpython: copying it "
+            "needs patchelf (`apt-get install patchelf`, which `make up` does as root)."
+        )
     runtimes_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
     runtimes_dir.chmod(0o755)
     staging = runtimes_dir / f".{install.name}.{uuid.uuid4().hex[:8]}"
@@ -145,13 +145,14 @@ def _elf_files(root: Path) -> Iterator[Path]:
                     yield path
 
 
+def _patchelf_program() -> str | None:
+    return shutil.which("patchelf", path="/usr/bin:/usr/local/bin:/bin")
+
+
 def _patchelf(*args: str) -> str:
-    program = shutil.which("patchelf", path="/usr/bin:/usr/local/bin:/bin")
+    program = _patchelf_program()
     if program is None:
-        raise RuntimeUnavailable(
-            "This Python uses a shared libpython: copying it needs patchelf "
-            "(`apt-get install patchelf`, which `make up` does as root)."
-        )
+        raise RuntimeUnavailable("patchelf is not installed")
     result = subprocess.run(
         [program, *args], capture_output=True, text=True, timeout=60, check=False
     )
