@@ -59,7 +59,7 @@ class AgentStore:
         self.on_rows_changed = on_rows_changed
 
     def read(self) -> Desired:
-        with self.store.session() as s:
+        with self.store.snapshot() as s:
             newest = (
                 select(Release.app_id, func.max(Release.version).label("version"))
                 .where(Release.status == "succeeded")
@@ -208,7 +208,7 @@ class AgentStore:
 
     def log_session(self, secret: str) -> SessionRequest | None:
         """The log session a URL's secret names, unless expired."""
-        with self.store.session() as s:
+        with self.store.snapshot() as s:
             row = s.get(LogSession, hash_secret(secret))
             if row is None or row.expires_at <= now():
                 return None

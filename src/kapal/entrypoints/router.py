@@ -32,7 +32,7 @@ SHUTDOWN_GRACE = 10.0  # seconds requests in flight get to finish on SIGTERM
 
 def load_route_table(store: Store) -> RouteTable:
     """A full snapshot of every app's routing state."""
-    with store.session() as session:
+    with store.snapshot() as session:
         apps = session.execute(select(App.id, App.name, App.maintenance)).all()
         deployed = set(
             session.scalars(

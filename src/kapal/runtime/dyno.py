@@ -25,6 +25,10 @@ class Timing:
     stop_grace: float = 30.0  # SIGTERM, then SIGKILL after this (R12)
     poll: float = 0.025  # how often to try $PORT and to look for processes left
     drain: float = 1.0  # output still read after the main process exits
+    # A web dyno the router may still send requests to is stopped only this long after the
+    # store stopped listing it: the router reloads on a wake-up hint, at the latest every
+    # second, and a request sent to a dyno shutting down fails (H13).
+    unroute: float = 1.0
 
 
 def exit_status(returncode: int) -> int:
@@ -101,6 +105,8 @@ class Dyno:
         self.stop_reason: str | None = None
         self.process: Process | None = None
         self._stop = asyncio.Event()
+        self._sigterm = asyncio.Event()  # set: stopping may send SIGTERM
+        self._unrouting: asyncio.TimerHandle | None = None
         self._done = asyncio.Event()
 
     @property
@@ -158,6 +164,7 @@ class Dyno:
                 self.log.platform(f"Process exited with status {status}")
                 watcher.cancel()
                 if self.stopping:
+                    self._sigterm.set()  # gone: nothing to route to any more
                     await stopper  # waits for the rest of the dyno, within the grace period
                 else:
                     stopper.cancel()
@@ -199,6 +206,9 @@ class Dyno:
 
     async def _stopper(self, process: Process) -> None:
         await self._stop.wait()
+        await self._sigterm.wait()  # not while the router may still send it requests
+        if process.returncode is not None and not self.driver.running(process):
+            return  # it ended on its own meanwhile
         self.log.platform("Stopping all processes with SIGTERM")
         self.driver.signal(process, signal.SIGTERM)
         loop = asyncio.get_running_loop()
@@ -214,10 +224,26 @@ class Dyno:
                 return
             await asyncio.sleep(self.timing.poll)
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, *, routed: bool = False) -> None:
+        """Stop the dyno: SIGTERM now, or, for a dyno the router may still send requests to,
+        once `unrouted()` says the router has been told (asked again unrouted: now)."""
+        if not routed:
+            self._sigterm.set()
         if not self.stopping:
             self.stop_reason = reason
             self._stop.set()
+
+    def unrouted(self) -> None:
+        """The store no longer lists this stopping dyno: SIGTERM once the router has had
+        `timing.unroute` seconds to reload."""
+        if self.routed_stop:
+            loop = asyncio.get_running_loop()
+            self._unrouting = loop.call_later(self.timing.unroute, self._sigterm.set)
+
+    @property
+    def routed_stop(self) -> bool:
+        """Stopping, but the router has not been told yet (SIGTERM waits for `unrouted`)."""
+        return self.stopping and not self._sigterm.is_set() and self._unrouting is None
 
     async def stop(self, reason: str) -> None:
         """Stop the dyno and wait until it is gone (at most the grace period, then SIGKILL)."""
@@ -229,6 +255,8 @@ class Dyno:
 
     def close(self) -> None:
         """Nothing of this dyno runs any more (also when it never started)."""
+        if self._unrouting is not None:
+            self._unrouting.cancel()
         self._done.set()
 
     @property

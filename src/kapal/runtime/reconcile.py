@@ -1,6 +1,10 @@
 """The reconcile loop: each pass re-reads the full desired state, plans, acts, and writes the
 dynos it observes back to the store. Wake-ups (store hints, dyno state changes) only make
-the next pass come sooner; without them a pass runs every `interval` seconds."""
+the next pass come sooner; without them a pass runs every `interval` seconds.
+
+Unpacked releases no dyno uses any more are deleted beside the passes, never in one: removing
+thousands of files can take seconds, and a pass must not wait for that (a dyno just up would
+reach the router that much later)."""
 
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ class ReconcileLoop:
         self.clock = clock
         self.passes = 0
         self._kick = asyncio.Event()
+        self._unused = asyncio.Event()  # set after a pass: unpacked releases may be unused
         self._closing = False
         # A dyno coming up or crashing is worth a pass now: the router waits for the row.
         supervisor.on_change = self.kick
@@ -64,6 +69,7 @@ class ReconcileLoop:
         """Adopt what an earlier agent left, then reconcile until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.supervisor.run(), name="dynos")
+            tasks.create_task(self._prune_forever(), name="unpacked releases")
             if self.wake is not None:
                 tasks.create_task(self._forward_wakes(), name="wake-ups")
             await self.adopt()
@@ -90,12 +96,16 @@ class ReconcileLoop:
             return
         now = self.clock()
         self.supervisor.apply(plan(desired, self.supervisor.observed(), now))
-        expired = await self.gateway.call(self.store.expire_unattached, now - self.attach_ttl)
-        for app_id, name in expired:
-            message = "Error R13 (Attach error) -> Failed to attach to process"
-            self.log.append(LogLine(app_id, "kapal", name, message, now))
+        # The dynos first: a changed row is what the router waits for; and web dynos the
+        # router no longer sees may stop.
         await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
-        await self.slugs.prune(self.supervisor.in_use())
+        self.supervisor.unrouted()
+        if any(o.attach and o.state == "starting" for o in desired.one_offs):
+            expired = await self.gateway.call(self.store.expire_unattached, now - self.attach_ttl)
+            for app_id, name in expired:
+                message = "Error R13 (Attach error) -> Failed to attach to process"
+                self.log.append(LogLine(app_id, "kapal", name, message, now))
+        self._unused.set()
         self.passes += 1
 
     async def shutdown(self) -> None:
@@ -113,6 +123,19 @@ class ReconcileLoop:
             async with asyncio.timeout(self.interval):
                 await self._kick.wait()
         self._kick.clear()
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await self._unused.wait()
+            self._unused.clear()
+            if self._closing:
+                continue  # what runs until the agent stops is needed when it starts again
+            try:
+                # What is in use is read now, on the loop, as the unused are renamed aside.
+                await self.slugs.prune(self.supervisor.in_use())
+            except Exception:
+                logger.exception("removing unused unpacked releases failed; retrying")
+                await asyncio.sleep(self.interval)
 
     async def _forward_wakes(self) -> None:
         assert self.wake is not None

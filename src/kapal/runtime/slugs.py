@@ -78,7 +78,7 @@ def _extract(slug: Path, expected: str, target: Path, owner: RunAs | None = None
             # absolute symlinks stay (.venv/bin/python -> the system Python).
             guard = MemberGuard(links_out=True)
             with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
-                tarballs.extract(tar, tmp, guard.check)
+                tarballs.extract_concurrently(tar, tmp, guard.check, _unpack_workers())
             actual = reader.finish()
         if actual != expected:
             raise SlugError(
@@ -94,6 +94,11 @@ def _extract(slug: Path, expected: str, target: Path, owner: RunAs | None = None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _unpack_workers() -> int:
+    """Threads creating a slug's files: creating files is kernel work, one core each."""
+    return min(4, len(os.sched_getaffinity(0)))
 
 
 def _prepare(slug: Path, expected: str, target: Path, dynos_dir: Path, owner: RunAs | None) -> bool:

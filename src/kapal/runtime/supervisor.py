@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _ROW_PREFERENCE = {"up": 0, "starting": 1, "crashed": 2}
 _RECORDS = ("crashed", "exited")  # states a dyno is kept in after its process is gone
+_UNROUTE = ("replaced", "scaled")  # stops of a web dyno while its app is still routed
 
 
 class Supervisor:
@@ -134,7 +135,11 @@ class Supervisor:
 
     def _stop(self, action: Stop) -> None:
         dyno = self.dynos.get(action.id)
-        if dyno is None or dyno.stopping:
+        if dyno is None:
+            return
+        if dyno.stopping:
+            if action.reason == "shutdown":
+                dyno.request_stop(action.reason)  # no more waiting for the router
             return
         if dyno.state in _RECORDS or dyno.done:
             self._forget(dyno)
@@ -143,8 +148,17 @@ class Supervisor:
             dyno.log.platform("Restarting")
         elif action.reason in ("scaled", "deleted", "shutdown"):
             dyno.log.platform(f"State changed from {dyno.state} to down")
-        dyno.request_stop(action.reason)
+        # The router keeps sending requests to an up web dyno until it reloads its table:
+        # SIGTERM waits until the store has shown the dyno gone (`unrouted`).
+        routed = dyno.type == "web" and dyno.state == "up" and action.reason in _UNROUTE
+        dyno.request_stop(action.reason, routed=routed)
         self.on_change()
+
+    def unrouted(self) -> None:
+        """The rows (`rows()`) were written: dynos stopping without them may get SIGTERM."""
+        for dyno in self.dynos.values():
+            if dyno.routed_stop:
+                dyno.unrouted()
 
     def _start(self, start: Start) -> None:
         dyno = self._new_dyno(

@@ -45,7 +45,7 @@ from kapal.system_users import RunAs, unprivileged
 log = logging.getLogger(__name__)
 
 RELEASE_TIMEOUT = 3600 + 60.0  # Heroku's release phase limit, and a little more
-RELEASE_POLL = 0.2
+RELEASE_POLL = 0.05
 
 
 class Builder:

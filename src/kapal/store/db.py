@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+SNAPSHOT = "kapal_snapshot"  # execution option: a read-only transaction (Store.snapshot)
 
 
 def make_engine(url: str) -> Engine:
@@ -21,7 +22,9 @@ def make_engine(url: str) -> Engine:
         # isolation_level=None stops pysqlite from starting transactions lazily at the first
         # write (its reads would then see other writers' commits mid-transaction); the
         # "begin" hook starts each one with the write lock taken, so read-modify-write
-        # use-cases are serialised instead of losing each other's updates.
+        # use-cases are serialised instead of losing each other's updates. Snapshots
+        # (Store.snapshot) take no lock: the router and the agent read every second and on
+        # every wake-up, and waiting behind a writer there delays a deploy's switch-over.
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False, "isolation_level": None},
@@ -29,7 +32,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A snapshot only reads: in WAL mode a deferred BEGIN never waits for a writer.
+            snapshot = conn.get_execution_options().get(SNAPSHOT, False)
+            conn.exec_driver_sql("BEGIN" if snapshot else "BEGIN IMMEDIATE")
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
@@ -61,12 +66,19 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+class ReadOnlySnapshot(RuntimeError):
+    """Something was added, changed or deleted in a session opened with Store.snapshot()."""
+
+
 class Store:
     """The state store: a session factory over one engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._snapshots = sessionmaker(
+            engine.execution_options(**{SNAPSHOT: True}), autoflush=False, expire_on_commit=False
+        )
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -79,3 +91,12 @@ class Store:
         """One transaction: committed on success, rolled back on error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """One read-only transaction: a consistent view that never waits for a writer
+        (SQLite in WAL mode). Writing in it is a bug, refused before anything is sent."""
+        with self._snapshots() as session, session.begin():
+            yield session
+            if session.new or session.dirty or session.deleted:
+                raise ReadOnlySnapshot("a snapshot session was asked to write")

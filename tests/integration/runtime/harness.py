@@ -191,7 +191,7 @@ class Agent:
     rendezvous: Rendezvous
 
 
-FAST = Timing(boot_timeout=15.0, stop_grace=5.0, poll=0.02, drain=1.0)
+FAST = Timing(boot_timeout=15.0, stop_grace=5.0, poll=0.02, drain=1.0, unroute=0.2)
 FAST_BACKOFF = Backoff(first=0.3, factor=2.0, cap=1.2, stable_after=600)
 
 
@@ -204,11 +204,12 @@ async def running(
     limits: Limits | None = None,
     attach_ttl: float = 60.0,
     run_as: RunAs | None = None,
+    store: AgentStore | None = None,
     **rendezvous: Any,
 ) -> AsyncIterator[Agent]:
     """The agent's runtime (reconcile loop, supervisor, rendezvous on a free port); dynos run
     as `run_as` if given (the agent as root), else as the test's own user."""
-    gateway = Gateway(AgentStore(world.store))
+    gateway = Gateway(store or AgentStore(world.store))
     slugs = SlugCache(world.slugs_dir, world.dynos_dir, run_as)
     supervisor = Supervisor(
         driver=PlainDriver(world.dynos_dir, run_as),

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import httpx
 import pytest
 from tests.integration.runtime.harness import WEB, World, running
 
+from kapal.entrypoints.agent import AgentStore
 from kapal.runtime.backoff import Backoff
 from kapal.runtime.dyno import Timing
+from kapal.runtime.state import DynoRow
 from kapal.store.models import Dyno
 
 
@@ -211,6 +214,47 @@ def test_deploy_replaces_web_dyno_after_the_new_one_is_up(world: World) -> None:
     print(world.log.dump())
     messages = world.log.messages("web.1", "kapal")
     assert messages.index("Restarting") > messages.index("State changed from starting to up", 2)
+
+
+class RecordedRows(AgentStore):
+    """Notes, with each write of the dyno rows, how many log lines there were by then."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world.store)
+        self.world = world
+        self.writes: list[tuple[int, dict[str, int | None]]] = []
+
+    def write_dynos(self, rows: Sequence[DynoRow]) -> None:
+        super().write_dynos(rows)
+        self.writes.append((len(self.world.log.lines), {r.name: r.port for r in rows}))
+
+
+def test_a_replaced_web_dyno_is_unrouted_before_it_stops(world: World) -> None:
+    """Stopped at once, the old web.1 would refuse (or drop, H13) requests the router sends
+    it until the router reloads; its SIGTERM waits until the rows show the new web.1."""
+    world.release(world.slug({"web": WEB}, {"hello.txt": "v1\n"}))
+    world.scale("web", 1)
+    store = RecordedRows(world)
+
+    async def scenario() -> tuple[int, int]:
+        async with running(world, store=store):
+            old = await world.eventually(lambda: up(world, "web.1"), "web.1 up")
+            world.release(world.slug({"web": WEB}, {"hello.txt": "v2\n"}))
+            new = await world.eventually(
+                lambda: (p := up(world, "web.1")) != old and p, "the new web.1 up"
+            )
+            await world.eventually(lambda: refuses(old), "the old web.1 gone")
+            return old, new
+
+    old, new = asyncio.run(scenario())
+    sigterm = next(
+        i
+        for i, line in enumerate(world.log.lines)
+        if line.dyno == "web.1" and line.message == "Stopping all processes with SIGTERM"
+    )
+    shown = next(lines for lines, ports in store.writes if ports.get("web.1") == new)
+    assert shown <= sigterm, world.log.dump()
+    assert all(ports.get("web.1") != old for lines, ports in store.writes if lines > sigterm)
 
 
 def test_restart_replaces_dynos(world: World) -> None:

@@ -53,5 +53,8 @@ def test_the_state_store_on_postgresql(tmp_path: Path, database_url: str) -> Non
             release = current_release(s, app)
         assert release is not None and (release.version, release.config) == (3, {"A": "1"})
         assert release.created_at.tzinfo is not None
+        with ctx.store.snapshot() as s:  # what the router and the agent read with
+            seen = current_release(s, app)
+        assert seen is not None and (seen.id, seen.version) == (release.id, 3)
     finally:
         ctx.close()

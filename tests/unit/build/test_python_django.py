@@ -67,4 +67,5 @@ def test_config_vars_reach_the_command_but_not_over_the_build_toolchain() -> Non
         "HOME": "/cache",
         "LANG": "en_GB.UTF-8",
         "DATABASE_URL": "postgres://x",
+        "PYTHONDONTWRITEBYTECODE": "1",  # stale in the slug: not written at all
     }

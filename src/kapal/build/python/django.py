@@ -71,6 +71,9 @@ def command_env(base: Mapping[str, str], config_vars: Mapping[str, str]) -> dict
     """The build's environment with the app's config vars, as the app's settings need them."""
     env = dict(base)
     env.update((k, v) for k, v in config_vars.items() if k not in NOT_EXPORTED)
+    # Bytecode written now would be stale in the slug (whose files all get one old mtime)
+    # and compiled again at run time anyway.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
