@@ -161,6 +161,10 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
+    def build_cache(self, app_id: str) -> Path:
+        """An app's build cache, shared by its buildpacks (uv's own cache is in uv/)."""
+        return self.cache_dir / app_id
+
     @property
     def runtimes_dir(self) -> Path:
         """Pythons copied from pyenv or uv installations for apps to use (readable by all)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from bench.kapal_up import leftover_processes
 
 from tests.conftest import free_port
 
@@ -162,16 +163,12 @@ class User:
 
 
 def processes_under(root: Path) -> list[str]:
-    """Processes (dynos, PostgreSQL...) whose working directory is inside root."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if cwd == str(root) or cwd.startswith(f"{root}/"):
-            found.append(f"{pid} {Path(f'/proc/{pid}/cmdline').read_text().replace(chr(0), ' ')}")
-    return found
+    """Processes (dynos, PostgreSQL...) whose working directory is inside root, with their
+    command lines."""
+    return [
+        f"{pid} {Path(f'/proc/{pid}/cmdline').read_text().replace(chr(0), ' ')}"
+        for pid in leftover_processes(root)
+    ]
 
 
 def start_server() -> KapalServer:

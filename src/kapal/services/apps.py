@@ -83,6 +83,6 @@ def destroy_app(ctx: Context, user: User, ident: str, confirm: str | None = None
         app = find_app(s, user, ident)
         s.delete(app)
     shutil.rmtree(ctx.settings.repos_dir / f"{app.name}.git", ignore_errors=True)
-    shutil.rmtree(ctx.settings.cache_dir / app.id, ignore_errors=True)
+    shutil.rmtree(ctx.settings.build_cache(app.id), ignore_errors=True)
     ctx.wake()
     return app

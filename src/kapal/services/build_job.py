@@ -169,7 +169,7 @@ class Builder:
         try:
             return await compile_slug(
                 input_path(settings, build.id),
-                CompileDirs(work, settings.cache_dir / app.id, config_vars=config),
+                CompileDirs(work, settings.build_cache(app.id), config_vars=config),
                 out,
                 self._buildpacks(build.buildpacks, fetched, env, build_user),
                 SlugStore(settings.slugs_dir, settings.slug_max_bytes),

@@ -142,7 +142,7 @@ def purge_build_cache(ctx: Context, user: User, app_ident: str) -> None:
         )
     if running is not None:
         raise Conflict("A build of this app is running: purge its cache once the build ends.")
-    cache = ctx.settings.cache_dir / app.id
+    cache = ctx.settings.build_cache(app.id)
     # Moved aside first: the next build finds either the whole cache or none.
     doomed = ctx.settings.cache_dir / f".purged-{new_id()}"
     try:

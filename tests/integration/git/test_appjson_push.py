@@ -11,8 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from sqlalchemy import select
 from tests.conftest import free_port
 from tests.integration.git.pushkit import Api, Pusher, SettleRelease
 from tests.integration.git.test_git_push import push
+from tests.integration.runtime.test_runtime_agent_process import AgentProcess
 
 from kapal.addons.postgres import PostgresProvisioner
 from kapal.services.addons import create_addon
@@ -335,7 +334,7 @@ def test_postdeploy_without_an_agent_is_reported_and_the_deploy_stays(pusher: Pu
     ), output
 
 
-class Agent:
+class Agent(AgentProcess):
     """The real agent process (`python -m kapal.entrypoints.agent`) on the API's data."""
 
     def __init__(self, api: Api, log: Path) -> None:
@@ -349,20 +348,12 @@ class Agent:
             "KAPAL_STOP_GRACE": "5",
             "KAPAL_BOOT_TIMEOUT": "30",
         }
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "kapal.entrypoints.agent"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while not self._listening(settings.rendezvous_port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"the agent did not start:\n{self.output()}")
-            time.sleep(0.05)
+        super().__init__(settings, env, log)
+        try:
+            self.wait_for(lambda: self._listening(settings.rendezvous_port), "rendezvous port")
+        except AssertionError:
+            self.stop()
+            raise
 
     @staticmethod
     def _listening(port: int) -> bool:

@@ -153,7 +153,7 @@ def test_the_build_cache_can_be_purged_when_no_build_runs(
     make_pusher: Callable[[str], Pusher],
 ) -> None:
     alice, bob = make_pusher("alice"), make_pusher("bob")
-    cache = alice.api.ctx.settings.cache_dir / alice.app.id
+    cache = alice.api.ctx.settings.build_cache(alice.app.id)
     body = tarball({"requirements.txt": "", "Procfile": "web: python -m http.server $PORT\n"})
     with client(alice) as http:
         assert build_and_wait(http, body)["status"] == "succeeded"
