@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages: what the platform needs, and what the test suite adds.
-RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client ca-certificates patchelf
+RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client ca-certificates patchelf bubblewrap
 TEST_PACKAGES := chromium
 
 .PHONY: up test lint types layers pytest bench system-packages test-packages clean

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -69,17 +69,7 @@ class PlainDriver:
 
     async def spawn(self, spec: LaunchSpec) -> Process:
         options = self.run_as.spawn_options(DYNO_UMASK) if self.run_as else with_umask(DYNO_UMASK)
-        return await asyncio.create_subprocess_exec(
-            *spec.argv,
-            cwd=spec.cwd,
-            env=spec.env,
-            stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-            **options,
-        )
+        return await start(spec, spec.argv, spec.cwd, options["preexec_fn"])
 
     def signal(self, process: Process, sig: int) -> None:
         # The group outlives its leader: members still get the signal after the leader exits.
@@ -106,6 +96,25 @@ class PlainDriver:
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
         return killed
+
+
+async def start(
+    spec: LaunchSpec, argv: list[str], cwd: Path, preexec: Callable[[], None]
+) -> Process:
+    """Start `argv` (the dyno's command, or a sandbox wrapping it) with the dyno's stdio, in a
+    session of its own; `preexec` runs in the child before exec. Every driver starts dynos
+    through this one function."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=spec.env,
+        stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        preexec_fn=preexec,
+    )
 
 
 def _processes() -> list[tuple[int, int]]:
