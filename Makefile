@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages: what the platform needs, and what the test suite adds.
-RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client ca-certificates patchelf bubblewrap
+RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client ca-certificates patchelf bubblewrap tini
 TEST_PACKAGES := chromium
 
 .PHONY: up test lint types layers pytest bench system-packages test-packages clean
@@ -31,6 +31,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/deploy.py
+	$(BIN)/python bench/runtime.py
 
 system-packages:
 	@./scripts/debian-packages $(RUN_PACKAGES)

@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from kapal.settings import Settings
+
 KAPAL = str(Path(sys.executable).parent / "kapal")
 APPS = Path(__file__).resolve().parent.parent / "tests" / "apps"
 PORTS = ("api", "router", "logs", "rendezvous", "postgres")
@@ -115,14 +117,17 @@ class Kapal:
 
 
 def leftover_processes(root: Path) -> list[int]:
-    """Processes (dynos, PostgreSQL...) still working inside root."""
+    """Processes (dynos, PostgreSQL...) still working inside root, or in a dyno cgroup of the
+    Kapal whose data directory is root/data (jailed dynos' working directory is their /app)."""
+    cgroups = f"/kapal-{Settings(data_dir=(root / 'data').resolve()).instance}/"
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cwd = os.readlink(f"/proc/{pid}/cwd")
+            groups = Path(f"/proc/{pid}/cgroup").read_text()
         except OSError:
             continue
-        if cwd == str(root) or cwd.startswith(f"{root}/"):
+        if cwd == str(root) or cwd.startswith(f"{root}/") or cgroups in groups:
             found.append(int(pid))
     return found
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from kapal.domain.errors import KapalError
+from kapal.domain.formation import parse_memory_overrides
 
 N = TypeVar("N", int, float)
 
@@ -36,6 +40,25 @@ def at_least(name: str, value: N, least: N) -> N:
     if not value >= least:
         raise ValueError(f"{name} must be at least {least}, not {value}")
     return value
+
+
+SANDBOXES = ("bubblewrap", "unshare", "none")
+
+
+def sandbox_choice(text: str) -> str | None:
+    """KAPAL_SANDBOX: one of SANDBOXES, or empty for the first that works here."""
+    value = text.strip().lower()
+    if value and value not in SANDBOXES:
+        raise ValueError(f"KAPAL_SANDBOX must be one of {', '.join(SANDBOXES)}, not {text!r}")
+    return value or None
+
+
+def dyno_memory(text: str) -> dict[str, int]:
+    """KAPAL_DYNO_MEMORY: `eco=256,standard-2x=2048`, MB per dyno size."""
+    try:
+        return parse_memory_overrides(text)
+    except KapalError as exc:
+        raise ValueError(f"KAPAL_DYNO_MEMORY: {exc.message}") from None
 
 
 def python_roots(env: Mapping[str, str], home: Path) -> tuple[Path, ...]:
@@ -70,13 +93,21 @@ class Settings:
     runtime_roots: tuple[Path, ...] = ()
     dyno_boot_timeout: float = 60.0
     stop_grace: float = 30.0
+    dyno_cycle: float = 24 * 3600.0  # seconds between daily restarts (plus jitter); 0: never
+    run_ttl: float = 24 * 3600.0  # seconds a one-off dyno may run; 0: no limit
     router_boot_timeout: float = 75.0  # a request waits this long for a booting web dyno (H20)
     router_request_timeout: float = 30.0  # first response byte due within this (H12)
+    sandbox: str | None = None  # bubblewrap, unshare or none; None: the first that works
+    dyno_memory: dict[str, int] = field(default_factory=dict)  # MB per size, overriding
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         def port(name: str, default: int) -> int:
             return int(env.get(name, default))
+
+        def duration(name: str, default: float) -> float:
+            """A number, at least 0 (where 0 means no limit)."""
+            return at_least(name, float(env.get(name, default)), 0.0)
 
         data_dir = Path(env.get("KAPAL_DATA_DIR") or default_data_dir()).resolve()
         return cls(
@@ -105,8 +136,12 @@ class Settings:
             runtime_roots=python_roots(env, Path.home()),
             dyno_boot_timeout=float(env.get("KAPAL_BOOT_TIMEOUT", 60)),
             stop_grace=float(env.get("KAPAL_STOP_GRACE", 30)),
+            dyno_cycle=3600 * duration("KAPAL_DYNO_CYCLE_HOURS", 24),
+            run_ttl=duration("KAPAL_RUN_TTL", 86400),
             router_boot_timeout=float(env.get("KAPAL_ROUTER_BOOT_TIMEOUT", 75)),
             router_request_timeout=float(env.get("KAPAL_ROUTER_REQUEST_TIMEOUT", 30)),
+            sandbox=sandbox_choice(env.get("KAPAL_SANDBOX", "")),
+            dyno_memory=dyno_memory(env.get("KAPAL_DYNO_MEMORY", "")),
         )
 
     # Public URLs, as users type them.
@@ -173,6 +208,16 @@ class Settings:
     @property
     def dynos_dir(self) -> Path:
         return self.data_dir / "dynos"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        """Mount points and /etc files of dynos' jails (nothing secret)."""
+        return self.data_dir / "sandbox"
+
+    @property
+    def instance(self) -> str:
+        """Names this Kapal's machine-wide objects (cgroups) apart from another's."""
+        return hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
 
     @property
     def postgres_dir(self) -> Path:

@@ -7,6 +7,7 @@ other; it depends on nothing of Kapal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pwd
@@ -88,6 +89,10 @@ class RunAs:
         entry = ensure_system_user(name)
         return cls(name, entry.pw_uid, entry.pw_gid)
 
+    def as_uid(self, uid: int) -> RunAs:
+        """The same limits for another unprivileged uid (an app's own, with no passwd entry)."""
+        return dataclasses.replace(self, name=f"uid {uid}", uid=uid, gid=uid)
+
     def spawn_options(self, umask: int) -> dict[str, Any]:
         """Keyword arguments for subprocess.Popen / asyncio.create_subprocess_exec.
 
@@ -95,9 +100,10 @@ class RunAs:
         `group`, `extra_groups` or `umask` arguments."""
         return {"preexec_fn": self.preexec(umask)}
 
-    def preexec(self, umask: int) -> Callable[[], None]:
+    def preexec(self, umask: int, *, drop: bool = True) -> Callable[[], None]:
         """What the forked child does before exec: `enter` (as root), then become the user,
-        with no supplementary groups, this umask and the rlimits."""
+        with no supplementary groups, this umask and the rlimits. `drop=False` leaves the
+        change of user to the command (a sandbox that drops privileges itself)."""
         uid, gid, enter = self.uid, self.gid, self.enter
         # Computed here, in the parent: the child only makes system calls.
         limits = _limits(self.nofile, self.nproc)
@@ -105,9 +111,10 @@ class RunAs:
         def become() -> None:
             if enter is not None:
                 enter()
-            os.setgroups([])  # root's supplementary groups must not be inherited
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)  # last: it ends the right to do the above
+            if drop:
+                os.setgroups([])  # root's supplementary groups must not be inherited
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)  # last: it ends the right to do the above
             os.umask(umask)
             for which, value in limits:
                 resource.setrlimit(which, (value, value))

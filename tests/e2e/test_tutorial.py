@@ -146,3 +146,24 @@ def test_flask_tutorial(alice: User) -> None:
     # Pushing another branch is refused with a hint.
     other = alice.git("push", "kapal", "main:feature", cwd=repo, check=False)
     assert other.returncode != 0 and "main" in other.stderr
+
+    # A new dyno size (Heroku's ps:type) and ps:stop: each time a new web.1 takes over.
+    resized = alice.kapal("ps:type", "web=standard-2x", cwd=repo)
+    assert "Scaling dynos on ⬢ hello-flask... done" in resized.stderr
+    assert re.search(r"^ web\s+Standard-2X\s+1$", resized.stdout, re.M), resized.stdout
+    wait_for(
+        lambda: re.search(
+            r"=== web \(Standard-2X\): .*\(1\)\n\nweb\.1: up", alice.kapal("ps", cwd=repo).stdout
+        )
+    )
+    assert status_of(alice, "hello-flask").status_code == 200
+    stopped = alice.kapal("ps:stop", "web.1", cwd=repo)
+    assert "Stopping dyno web.1 on ⬢ hello-flask... done" in stopped.stderr
+
+    def restarted_after_stop() -> bool:
+        logs = alice.kapal("logs", "-n", "300", cwd=repo).stdout
+        stop = logs.find("app[api]: Stop web.1 by user alice@example.com")
+        return stop >= 0 and "kapal[web.1]: Restarting" in logs[stop:]
+
+    wait_for(restarted_after_stop)
+    wait_for(lambda: status_of(alice, "hello-flask").status_code == 200)

@@ -70,3 +70,19 @@ def test_where_pyenv_and_uv_keep_their_pythons(tmp_path: Path) -> None:
         Path("/opt/uv"),
         Path("/d/uv/python"),
     )
+
+
+def test_dyno_lifetimes_from_the_environment(tmp_path: Path) -> None:
+    defaults = Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path)})
+    assert (defaults.dyno_cycle, defaults.run_ttl) == (24 * 3600, 24 * 3600)
+    env = {"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_DYNO_CYCLE_HOURS": "0.5", "KAPAL_RUN_TTL": "90"}
+    settings = Settings.from_env(env)
+    assert (settings.dyno_cycle, settings.run_ttl) == (1800, 90)
+    never = {"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_DYNO_CYCLE_HOURS": "0", "KAPAL_RUN_TTL": "0"}
+    assert (Settings.from_env(never).dyno_cycle, Settings.from_env(never).run_ttl) == (0, 0)
+
+
+@pytest.mark.parametrize("name", ["KAPAL_DYNO_CYCLE_HOURS", "KAPAL_RUN_TTL"])
+def test_negative_lifetimes_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be at least 0"):
+        Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), name: "-1"})

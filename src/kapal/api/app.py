@@ -14,6 +14,7 @@ from kapal.api import (
     dynos,
     errors,
     logs,
+    metrics,
     releases,
     sources,
 )
@@ -26,7 +27,19 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(JsonBodyLimit)
-    modules = (account, apps, dynos, config, releases, logs, sources, builds, buildpacks, addons)
+    modules = (
+        account,
+        apps,
+        dynos,
+        config,
+        releases,
+        logs,
+        sources,
+        builds,
+        buildpacks,
+        addons,
+        metrics,
+    )
     for module in modules:
         app.include_router(module.router)
     for router in extra_routers:

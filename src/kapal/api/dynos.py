@@ -1,4 +1,4 @@
-"""/apps/{app}/formation and /apps/{app}/dynos: scaling, restarts, one-off dynos."""
+"""/apps/{app}/formation and /apps/{app}/dynos: scaling, restarts, stops, one-off dynos."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class DynoCreate(BaseModel):
     attach: bool = False
     size: str | None = None
     type: str | None = None
-    env: dict[str, str] | None = None
+    env: dict[str, str | int | float] | None = None  # Heroku's CLI sends COLUMNS as a number
+    tty: bool | None = None  # default: a terminal for attached dynos, unless force_no_tty
     force_no_tty: bool | None = None
     time_to_live: int | None = None
 
@@ -94,8 +95,18 @@ def list_dynos(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
 @router.post("/apps/{app}/dynos", status_code=201)
 def create_dyno(app: str, body: DynoCreate, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     row_app = get_app(ctx, user, app)
+    tty = body.attach and not body.force_no_tty if body.tty is None else body.tty
+    if tty and body.force_no_tty:
+        raise InvalidParams("tty and force_no_tty contradict each other.")
     dyno, secret = dynos_service.run_one_off(
-        ctx, user, app, body.command, attach=body.attach, size=body.size, env=body.env
+        ctx,
+        user,
+        app,
+        body.command,
+        attach=body.attach,
+        size=body.size,
+        env={k: str(v) for k, v in (body.env or {}).items()},
+        tty=tty,
     )
     attach_url = (
         f"rendezvous://localhost:{ctx.settings.rendezvous_port}/{secret}" if secret else None
@@ -118,4 +129,16 @@ def restart_dyno(app: str, name: str, ctx: CtxDep, user: UserDep) -> dict[str, A
 @router.delete("/apps/{app}/formations/{type_}", status_code=202)
 def restart_type(app: str, type_: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     formation_service.restart(ctx, user, app, type_)
+    return {}
+
+
+@router.post("/apps/{app}/dynos/{name}/actions/stop", status_code=202)
+def stop_dyno(app: str, name: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    row_app = get_app(ctx, user, app)
+    return serializers.dyno_json(row_app, dynos_service.stop_dyno(ctx, user, app, name))
+
+
+@router.post("/apps/{app}/formations/{type_}/actions/stop", status_code=202)
+def stop_type(app: str, type_: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    dynos_service.stop_type(ctx, user, app, type_)
     return {}

@@ -7,7 +7,7 @@ from typing import Any
 
 from kapal.domain.formation import display_size
 from kapal.settings import Settings
-from kapal.store.models import App, Dyno, Formation, Release, User
+from kapal.store.models import App, Dyno, Formation, MemorySample, Release, User
 
 
 def ts(value: datetime | None) -> str | None:
@@ -71,6 +71,8 @@ def dyno_json(app: App, dyno: Dyno, attach_url: str | None = None) -> dict[str, 
         "size": display_size(dyno.size),
         "release": {"version": dyno.release_version},
         "attach_url": attach_url,
+        # Kapal's own: when a crashed dyno is started again (its back-off ends).
+        "restart_at": ts(dyno.restart_at) if dyno.state == "crashed" and dyno.restart_at else None,
         "created_at": ts(dyno.created_at),
         "updated_at": ts(dyno.updated_at),
     }
@@ -93,4 +95,13 @@ def release_json(
         "addon_plan_names": [],
         "created_at": ts(release.created_at),
         "updated_at": ts(release.updated_at),
+    }
+
+
+def memory_sample_json(sample: MemorySample) -> dict[str, Any]:
+    return {
+        "dyno": sample.dyno,
+        "at": ts(sample.at),
+        "memory_mb": sample.memory_mb,
+        "quota_mb": sample.quota_mb,
     }

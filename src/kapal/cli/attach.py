@@ -1,22 +1,62 @@
 """Streaming an attached one-off dyno: greeting, stdin -> socket, socket -> stdout, and the exit
-status marker the CLI appends to the command (kapal.client.rendezvous).
+status the agent reports at the end (kapal.domain.rendezvous has the protocol).
 
-Protocol with the agent's rendezvous (plain TCP): the client sends `secret\\r\\n`; the agent
-answers with one greeting line, then both directions are raw bytes. When stdin ends the client
-sends EOT (`\\x04`, as Heroku's CLI does) and keeps the socket open until the agent closes it.
+The client sends `secret exit-status\\r\\n`; the agent answers with one greeting line, then
+both directions are raw bytes. When stdin ends the client sends EOT (`\\x04`, as Heroku's CLI
+does) and keeps the socket open until the agent closes it.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import BinaryIO
 
-from kapal.client.rendezvous import EOT, ExitStatusFilter
+from kapal.client.rendezvous import ExitStatusFilter
+from kapal.domain.rendezvous import EOT
 
 CHUNK = 65536
+CTRL_C = b"\x03"
+
+
+class Upstream:
+    """The sending side, shared by the stdin thread and the resize handler: one message at a
+    time, so that a resize never lands inside what was typed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+        self.hung_up = False
+
+    def send(self, data: bytes) -> None:
+        with self._lock:
+            self._sock.sendall(data)
+
+    def hang_up(self) -> None:
+        """Leave the dyno (the agent then sends it SIGHUP); the stream ends."""
+        self.hung_up = True
+        self._sock.shutdown(socket.SHUT_RDWR)
+
+
+class Interrupts:
+    """Heroku's way out of a terminal whose dyno no longer answers: Ctrl-C (which otherwise
+    goes to the dyno) four times within a second."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._times: collections.deque[float] = collections.deque()
+
+    def typed(self, data: bytes) -> bool:
+        """Whether `data` makes it four Ctrl-C within a second."""
+        now = self._clock()
+        self._times.extend([now] * data.count(CTRL_C))
+        while self._times and now - self._times[0] > 1.0:
+            self._times.popleft()
+        return len(self._times) >= 4
 
 
 def skip_greeting(sock: socket.socket) -> bytes | None:
@@ -41,22 +81,33 @@ def _reader(stdin: BinaryIO) -> Callable[[int], bytes]:
     return lambda size: os.read(fd, size)
 
 
-def _copy_stdin(stdin: BinaryIO, sock: socket.socket) -> None:
+def _copy_stdin(stdin: BinaryIO, upstream: Upstream, interrupts: Interrupts | None) -> None:
     read = _reader(stdin)
     try:
         while chunk := read(CHUNK):
-            sock.sendall(chunk)
-        sock.sendall(EOT)
+            upstream.send(chunk)
+            if interrupts is not None and interrupts.typed(chunk):
+                upstream.hang_up()
+                return
+        upstream.send(EOT)
     except (OSError, ValueError):
         pass  # the dyno ended or stdin was closed: nothing more to send
 
 
-def pump(sock: socket.socket, first: bytes, stdin: BinaryIO | None, stdout: BinaryIO) -> int | None:
+def pump(
+    sock: socket.socket,
+    first: bytes,
+    stdin: BinaryIO | None,
+    stdout: BinaryIO,
+    upstream: Upstream | None = None,
+    interrupts: Interrupts | None = None,
+) -> int | None:
     """Stream until the agent closes the connection; returns the command's exit status, or
-    None if the marker never came."""
+    None if none was reported. `interrupts`: hang up on four quick Ctrl-C from stdin."""
     if stdin is not None:
         # A daemon thread: a terminal read cannot be interrupted, and must not keep us alive.
-        threading.Thread(target=_copy_stdin, args=(stdin, sock), daemon=True).start()
+        args = (stdin, upstream or Upstream(sock), interrupts)
+        threading.Thread(target=_copy_stdin, args=args, daemon=True).start()
     status = ExitStatusFilter()
     data = first
     while True:

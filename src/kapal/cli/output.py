@@ -97,5 +97,16 @@ def ago(value: str, now: datetime) -> str:
     return f"~ {seconds}s ago"
 
 
+def within(value: str, now: datetime) -> str:
+    """`in 9s`, `in 3m`, `in 2h`, `in 4d`; `now` once that time has come."""
+    seconds = int((parse_time(value) - now).total_seconds())
+    if seconds <= 0:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
+
+
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"

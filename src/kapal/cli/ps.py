@@ -1,4 +1,4 @@
-"""`kapal ps`, `ps:scale`, `ps:restart`: dynos and the formation."""
+"""`kapal ps`, `ps:scale`, `ps:type`, `ps:restart`, `ps:stop`: dynos and the formation."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import click
 
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
-from kapal.cli.output import action, ago, format_time, header, hexagon
+from kapal.cli.output import action, ago, columns, format_time, header, hexagon, within
 from kapal.client.types import Dyno, Formation, FormationUpdate
 from kapal.domain.errors import KapalError
-from kapal.domain.formation import ScaleChange, parse_scale_arg
+from kapal.domain.formation import ScaleChange, normalise_size, parse_scale_arg
 
 
 def _dyno_order(dyno: Dyno) -> tuple[str, int, str]:
@@ -23,8 +23,13 @@ def _dyno_order(dyno: Dyno) -> tuple[str, int, str]:
 
 
 def _since(dyno: Dyno, now: datetime, tz: tzinfo | None) -> str:
+    """`up 2026/11/26 13:39:22 +0000 (~ 6s ago)`; a crashed dyno also says when it restarts."""
     stamp = dyno["updated_at"]
-    return f"{dyno['state']} {format_time(stamp, tz)} ({ago(stamp, now)})"
+    text = f"{dyno['state']} {format_time(stamp, tz)} ({ago(stamp, now)})"
+    retry = dyno.get("restart_at")
+    if dyno["state"] == "crashed" and retry:
+        text += f", restarting {within(retry, now)}"
+    return text
 
 
 def format_ps(dynos: list[Dyno], now: datetime, tz: tzinfo | None = None) -> list[str]:
@@ -37,7 +42,11 @@ def format_ps(dynos: list[Dyno], now: datetime, tz: tzinfo | None = None) -> lis
             f"{d['name']} ({d['size']}): {_since(d, now, tz)}: {d['command']}" for d in one_off
         ]
         blocks.append(lines)
-    formation = sorted((d for d in dynos if d["type"] != "run"), key=_dyno_order)
+    # Blocks per (type, size, command): a type being resized shows its two sizes apart.
+    formation = sorted(
+        (d for d in dynos if d["type"] != "run"),
+        key=lambda d: (d["type"], d["size"], d["command"], _dyno_order(d)),
+    )
     for (kind, size, command), group in groupby(
         formation, key=lambda d: (d["type"], d["size"], d["command"])
     ):
@@ -81,6 +90,11 @@ def _type(row: Formation) -> str:
     return row["type"]
 
 
+def _no_process_types(app: str) -> None:
+    click.echo(f"No process types on {hexagon(app)}.")
+    click.echo("Upload a Procfile to add process types (git push kapal main).")
+
+
 def scale_updates(changes: list[ScaleChange], current: list[Formation]) -> list[FormationUpdate]:
     """Absolute quantities for `web=2`, `worker+1`, `web-1`, computed from the current formation."""
     quantities = {f["type"]: f["quantity"] for f in current}
@@ -113,8 +127,7 @@ def scale(env: CliEnv, app: str | None, changes: tuple[str, ...]) -> None:
     current = client.formation(name)
     if not parsed:
         if not current:
-            click.echo(f"No process types on {hexagon(name)}.")
-            click.echo("Upload a Procfile to add process types (git push kapal main).")
+            _no_process_types(name)
             return
         click.echo(formation_summary(current))
         return
@@ -127,7 +140,92 @@ def scale(env: CliEnv, app: str | None, changes: tuple[str, ...]) -> None:
         status.done(f"done, now running {running}")
 
 
+def _size(text: str) -> str:
+    try:
+        return normalise_size(text)
+    except KapalError as exc:
+        raise CliError(exc.message) from exc
+
+
+def size_updates(args: tuple[str, ...], current: list[Formation]) -> list[FormationUpdate]:
+    """`web=standard-2x worker=basic`: those types; a lone `standard-2x`: every type."""
+    types = sorted(f["type"] for f in current)
+    if not any("=" in arg for arg in args):
+        if len(args) > 1:
+            raise CliError("Give one SIZE for every process type, or TYPE=SIZE arguments.")
+        size = _size(args[0])
+        return [{"type": t, "size": size} for t in types]
+    updates: list[FormationUpdate] = []
+    for arg in args:
+        type_, _, size = arg.partition("=")
+        if not type_ or not size:
+            raise CliError(f"Invalid argument {arg!r}: expected TYPE=SIZE, e.g. web=standard-2x.")
+        if type_ not in types:
+            raise CliError(
+                f"Type {type_} not found in process formation.\nTypes: {', '.join(types)}"
+            )
+        updates.append({"type": type_, "size": _size(size)})
+    return updates
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    lines = columns(rows)
+    rule = "─" * max(len(line) for line in lines)
+    return [" " + lines[0], " " + rule, *(" " + line for line in lines[1:])]
+
+
+def format_types(rows: list[Formation]) -> list[str]:
+    """The size and quantity of each process type, then how many dynos of each size."""
+    ordered = sorted(rows, key=_type)
+    totals: dict[str, int] = {}
+    for f in ordered:
+        totals[f["size"]] = totals.get(f["size"], 0) + f["quantity"]
+    types = _table(
+        [["Type", "Size", "Qty"], *([f["type"], f["size"], str(f["quantity"])] for f in ordered)]
+    )
+    sizes = _table([["Type", "Total"], *([size, str(n)] for size, n in totals.items())])
+    return [header("Process Types"), "", *types, "", header("Dyno Totals"), "", *sizes]
+
+
+@click.command("ps:type")
+@app_option
+@click.argument("sizes", nargs=-1, metavar="[SIZE | TYPE=SIZE...]")
+@pass_env
+def resize(env: CliEnv, app: str | None, sizes: tuple[str, ...]) -> None:
+    """Show or change dyno sizes: `web=standard-2x` for one process type, or one SIZE for
+    all of them. New dynos of the new size replace the running ones.
+
+    SIZE is one of eco, basic, standard-1x, standard-2x, performance-m, performance-l.
+    """
+    name = env.resolve_app(app)
+    client = env.client()
+    current = client.formation(name)
+    if not current:
+        if sizes:
+            raise CliError(f"No process types on {hexagon(name)}: git push a Procfile first.")
+        _no_process_types(name)
+        return
+    if sizes:
+        updates = size_updates(sizes, current)
+        with action(f"Scaling dynos on {hexagon(name)}"):
+            client.scale(name, updates)
+        current = client.formation(name)
+    for line in format_types(current):
+        click.echo(line)
+
+
 _DYNO_NAME = re.compile(r"^[\w-]+\.\d+$")
+
+
+def _target(
+    target: str | None, process_type: str | None, dyno_name: str | None
+) -> tuple[str | None, str | None]:
+    """(process type, dyno name) from the flags and a positional `web` or `web.1`."""
+    if target and _DYNO_NAME.match(target):
+        dyno_name = dyno_name or target
+    elif target:
+        process_type = process_type or target
+    return process_type, dyno_name
 
 
 @click.command("ps:restart")
@@ -145,10 +243,7 @@ def restart(
 ) -> None:
     """Restart all dynos, those of one process type (`web`) or one dyno (`web.1`)."""
     name = env.resolve_app(app)
-    if target and _DYNO_NAME.match(target):
-        dyno_name = dyno_name or target
-    elif target:
-        process_type = process_type or target
+    process_type, dyno_name = _target(target, process_type, dyno_name)
     if dyno_name:
         what = f"dyno {dyno_name}"
     elif process_type:
@@ -159,5 +254,38 @@ def restart(
         env.client().restart(name, dyno=dyno_name, process_type=process_type)
 
 
-COMMANDS: list[click.Command] = [ps, scale, restart]
-ALIASES = {"scale": "ps:scale", "restart": "ps:restart"}
+@click.command("ps:stop")
+@app_option
+@click.argument("target", required=False, metavar="[TYPE | DYNO]")
+@click.option("-p", "--process-type", help="Stop the dynos of one process type (run: one-offs).")
+@click.option("-d", "--dyno-name", help="Stop one dyno, e.g. web.1 or run.1234.")
+@pass_env
+def stop(
+    env: CliEnv,
+    app: str | None,
+    target: str | None,
+    process_type: str | None,
+    dyno_name: str | None,
+) -> None:
+    """Stop one dyno (`web.1`, `run.1234`) or the dynos of a process type (`web`, `run`).
+
+    As on Heroku, a stopped formation dyno is started again (like ps:restart; scale to 0 to
+    keep it stopped); a one-off dyno ends.
+    """
+    name = env.resolve_app(app)
+    process_type, dyno_name = _target(target, process_type, dyno_name)
+    if not dyno_name and not process_type:
+        raise CliError("Please specify a process type or dyno name to stop.")
+    what = f"dyno {dyno_name}" if dyno_name else f"{process_type} dynos"
+    with action(f"Stopping {what} on {hexagon(name)}"):
+        env.client().stop(name, dyno=dyno_name, process_type=process_type)
+
+
+COMMANDS: list[click.Command] = [ps, scale, resize, restart, stop]
+ALIASES = {
+    "scale": "ps:scale",
+    "restart": "ps:restart",
+    "ps:resize": "ps:type",
+    "stop": "ps:stop",
+    "ps:kill": "ps:stop",
+}

@@ -163,12 +163,15 @@ class KapalClient:
         attach: bool,
         size: str | None = None,
         env: Mapping[str, str] | None = None,
+        tty: bool | None = None,
     ) -> Dyno:
         body: dict[str, object] = {"command": command, "attach": attach}
         if size:
             body["size"] = size
         if env:
             body["env"] = dict(env)
+        if tty is not None:
+            body["tty"] = tty
         return cast(Dyno, self._json("POST", f"/apps/{_seg(app)}/dynos", json_body=body))
 
     def restart(
@@ -182,6 +185,16 @@ class KapalClient:
         else:
             path = f"/apps/{_seg(app)}/dynos"
         self.request("DELETE", path)
+
+    def stop(self, app: str, *, dyno: str | None = None, process_type: str | None = None) -> None:
+        """Stop one dyno (`web.1`, `run.1234`) or every dyno of a process type (`web`, `run`)."""
+        if dyno:
+            path = f"/apps/{_seg(app)}/dynos/{_seg(dyno)}/actions/stop"
+        elif process_type:
+            path = f"/apps/{_seg(app)}/formations/{_seg(process_type)}/actions/stop"
+        else:
+            raise ValueError("stop needs a dyno name or a process type")
+        self.request("POST", path)
 
     # --- config vars -----------------------------------------------------------------------
 

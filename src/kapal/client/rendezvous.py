@@ -1,5 +1,5 @@
 """Attaching to a one-off dyno: the `rendezvous://host:port/secret` URL the API hands out,
-and the marker that brings the command's exit status back on the stream."""
+and the exit status the agent reports at the end of the stream (kapal.domain.rendezvous)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from kapal.client.errors import KapalConnectionError
+from kapal.domain.rendezvous import MARKER, secret_line
 
 CONNECT_TIMEOUT = 10.0
 
@@ -31,8 +32,8 @@ def parse_attach_url(url: str) -> Rendezvous:
 
 
 def connect(rendezvous: Rendezvous, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
-    """Open the plain TCP connection and present the secret (`secret\\r\\n`). The caller reads
-    the agent's greeting line and then streams both ways."""
+    """Open the plain TCP connection and present the secret, asking for the exit status. The
+    caller reads the agent's greeting line and then streams both ways."""
     address = f"{rendezvous.host}:{rendezvous.port}"
     try:
         sock = socket.create_connection((rendezvous.host, rendezvous.port), timeout=timeout)
@@ -40,27 +41,16 @@ def connect(rendezvous: Rendezvous, timeout: float = CONNECT_TIMEOUT) -> socket.
         raise KapalConnectionError(f"rendezvous://{address}", str(exc)) from exc
     sock.settimeout(None)  # a one-off dyno may stay silent for as long as it likes
     try:
-        sock.sendall(rendezvous.secret.encode() + b"\r\n")
+        sock.sendall(secret_line(rendezvous.secret, exit_status=True))
     except OSError as exc:
         sock.close()
         raise KapalConnectionError(f"rendezvous://{address}", str(exc)) from exc
     return sock
 
 
-MARKER = "\uffff kapal-command-exit-status: ".encode()
-EOT = b"\x04"
-
-
-def with_exit_status(command: str) -> str:
-    """The command the dyno runs, so that its exit status comes back on the stream. The space
-    before `;` keeps `kapal run worker` meaning the Procfile's worker command (the API
-    substitutes a process type only when it is the first word)."""
-    return f'{command} ; echo "\uffff kapal-command-exit-status: $?"'
-
-
 class ExitStatusFilter:
-    """Passes output through, except the marker line, whose number becomes `status`.
-    Holds back only what could be the start of a marker split across reads."""
+    """Passes output through, except the status line the agent ends it with, whose number
+    becomes `status`. Holds back only what could be the start of one split across reads."""
 
     def __init__(self) -> None:
         self.status: int | None = None

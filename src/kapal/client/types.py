@@ -76,6 +76,7 @@ class Dyno(TypedDict):
     created_at: str
     updated_at: str
     attach_url: NotRequired[str | None]
+    restart_at: NotRequired[str | None]  # Kapal: when a crashed dyno is started again
 
 
 class Release(TypedDict):

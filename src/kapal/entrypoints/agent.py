@@ -11,19 +11,22 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvloop
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from kapal.domain.uids import APP_UID_BASE
 from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.logs.hub import LogHub
 from kapal.logs.ingest import LogIngest
 from kapal.logs.sessions import SessionRequest, session_app, session_server
-from kapal.runtime.driver import PlainDriver
+from kapal.runtime.driver import Driver, PlainDriver
 from kapal.runtime.dyno import Timing
 from kapal.runtime.gateway import Gateway
+from kapal.runtime.jailed import JailedDriver
+from kapal.runtime.lifetimes import Lifetimes
 from kapal.runtime.reconcile import ReconcileLoop
 from kapal.runtime.rendezvous import Rendezvous
 from kapal.runtime.slugs import SlugCache
@@ -32,19 +35,34 @@ from kapal.runtime.state import (
     DesiredApp,
     DynoRow,
     FormationSpec,
+    MemoryReading,
     OneOffSpec,
     PendingRelease,
     ReleaseSpec,
 )
 from kapal.runtime.supervisor import Supervisor
+from kapal.sandbox.cgroups import Layout
+from kapal.sandbox.jail import detect
 from kapal.services.auth import hash_secret
 from kapal.settings import Settings
 from kapal.store.db import Store
-from kapal.store.models import App, Dyno, Formation, LogSession, Release, Slug, now
+from kapal.store.models import (
+    App,
+    Dyno,
+    Formation,
+    LogSession,
+    MemorySample,
+    Release,
+    Slug,
+    now,
+)
 from kapal.store.notify import WakeListener, notify
 from kapal.system_users import RunAs, unprivileged
 
 logger = logging.getLogger(__name__)
+
+MEMORY_EVERY = 20.0  # seconds between stored memory samples of each dyno
+MEMORY_KEEP = timedelta(hours=24)
 
 
 def _at(seconds: float) -> datetime:
@@ -119,6 +137,22 @@ class AgentStore:
                 tuple(_one_off(d, specs.get((d.app_id, d.release_version))) for d in one_offs),
             )
 
+    def record_memory(self, readings: Sequence[MemoryReading], keep: timedelta) -> None:
+        """Store one sample per dyno; forget samples older than `keep`."""
+        with self.store.session() as s:
+            s.execute(delete(MemorySample).where(MemorySample.at < now() - keep))
+            live = set(s.scalars(select(App.id).where(App.id.in_({r.app_id for r in readings}))))
+            s.add_all(
+                MemorySample(
+                    app_id=r.app_id,
+                    dyno=r.dyno,
+                    memory_mb=round(r.used / 2**20, 1),
+                    quota_mb=r.quota >> 20,
+                )
+                for r in readings
+                if r.app_id in live
+            )
+
     def write_dynos(self, rows: Sequence[DynoRow]) -> None:
         with self.store.session() as s:
             apps = set(s.scalars(select(App.id)))
@@ -139,15 +173,20 @@ class AgentStore:
         if changed:
             self.on_rows_changed()
 
-    def reset_dynos(self) -> list[int]:
+    def leftover_dynos(self, now: float) -> list[DynoRow]:
+        restart = _at(now)
         with self.store.session() as s:
             rows = s.scalars(select(Dyno).where(or_(Dyno.type != "run", Dyno.state != "starting")))
-            pids = []
+            found = []
             for dyno in rows:
-                if dyno.pid:
-                    pids.append(dyno.pid)
-                s.delete(dyno)
-            return pids
+                running = bool(dyno.pid) and dyno.state in ("starting", "up")
+                if running:
+                    found.append(_leftover(dyno))
+                if running and dyno.type not in ("release", "run"):
+                    dyno.restart_at = restart  # replaced as `ps:restart` would do it
+                else:
+                    s.delete(dyno)
+            return found
 
     def finish_release(self, app_id: str, version: int, succeeded: bool, output: str) -> None:
         with self.store.session() as s:
@@ -223,6 +262,10 @@ def _release_specs(s: Session, releases: Iterable[Release]) -> dict[tuple[str, i
             select(Slug).where(Slug.id.in_({r.slug_id for r in releases if r.slug_id}))
         )
     }
+    app_ids = {r.app_id for r in releases}
+    uids = {
+        row.id: row.uid for row in s.execute(select(App.id, App.uid).where(App.id.in_(app_ids)))
+    }
     specs = {}
     for r in releases:
         slug = slugs.get(r.slug_id) if r.slug_id else None
@@ -232,6 +275,7 @@ def _release_specs(s: Session, releases: Iterable[Release]) -> dict[tuple[str, i
             slug.checksum if slug else None,
             dict(r.config or {}),
             dict(slug.process_types) if slug else {},
+            uids.get(r.app_id),
         )
     return specs
 
@@ -246,6 +290,23 @@ def _one_off(dyno: Dyno, release: ReleaseSpec | None) -> OneOffSpec:
         dyno.attach,
         dyno.state,
         dyno.restart_at.timestamp() if dyno.restart_at else None,
+    )
+
+
+def _leftover(dyno: Dyno) -> DynoRow:
+    # The row does not keep when the dyno started; it was last written after that, which is
+    # what both a restart request and telling the dyno from a later user of its pid need.
+    return DynoRow(
+        dyno.app_id,
+        dyno.name,
+        dyno.type,
+        dyno.command,
+        dyno.size,
+        dyno.release_version,
+        dyno.state,
+        dyno.port,
+        dyno.pid,
+        dyno.updated_at.timestamp(),
     )
 
 
@@ -289,6 +350,44 @@ def dyno_user() -> RunAs | None:
     return run_as
 
 
+async def sample_memory(
+    supervisor: Supervisor, gateway: Gateway, store: AgentStore, every: float = MEMORY_EVERY
+) -> None:
+    """Every `every` seconds, the dynos' memory into the store (the API's memory charts)."""
+    while True:
+        await asyncio.sleep(every)
+        readings = supervisor.memory()
+        if readings:
+            try:
+                await gateway.call(store.record_memory, readings, MEMORY_KEEP)
+            except Exception:
+                logger.exception("could not store memory samples")
+
+
+def dyno_driver(settings: Settings, run_as: RunAs | None) -> Driver:
+    """As root: each dyno jailed (the first sandbox that works here, or KAPAL_SANDBOX), as its
+    app's uid, in a cgroup; otherwise plain processes of the agent's own user."""
+    if run_as is None:
+        return PlainDriver(None, settings.dyno_memory)
+    trial_uid = run_as.as_uid(APP_UID_BASE)  # no app has it: theirs start above
+    jail = detect(settings.sandbox, settings.sandbox_dir / "trial", trial_uid.uid, trial_uid.gid)
+    cgroups = Layout.detect(settings.instance)
+    if cgroups is None:
+        logger.warning("no cgroups: dynos run without memory, process or CPU limits")
+        limits = "no cgroups"
+    else:
+        limits = f"cgroup v{cgroups.version}: {', '.join(sorted(cgroups.bases))}"
+    logger.info("dyno sandbox: %s (%s)", jail.name, limits)
+    return JailedDriver(
+        jail,
+        cgroups,
+        settings.sandbox_dir,
+        run_as,
+        shares=(settings.runtimes_dir,),
+        memory_mb=settings.dyno_memory,
+    )
+
+
 async def serve(settings: Settings) -> None:
     """Run the agent until SIGTERM/SIGINT, then stop every dyno and return."""
     store = Store.open(settings.database_url)
@@ -296,16 +395,18 @@ async def serve(settings: Settings) -> None:
     agent_store = AgentStore(store, lambda: notify(settings.router_wake_socket))
     gateway = Gateway(agent_store)
     run_as = await asyncio.to_thread(dyno_user)  # may create the user (useradd)
+    driver = await asyncio.to_thread(dyno_driver, settings, run_as)
     slugs = SlugCache(settings.slugs_dir, settings.dynos_dir, run_as)
     supervisor = Supervisor(
-        driver=PlainDriver(settings.dynos_dir, run_as),
+        driver=driver,
         slugs=slugs,
         log=hub,
         gateway=gateway,
         timing=Timing(boot_timeout=settings.dyno_boot_timeout, stop_grace=settings.stop_grace),
+        lifetimes=Lifetimes(cycle=settings.dyno_cycle, run_ttl=settings.run_ttl),
     )
     wake = WakeListener(settings.agent_wake_socket)
-    reconcile = ReconcileLoop(gateway, supervisor, slugs, hub, wake=wake)
+    reconcile = ReconcileLoop(gateway, supervisor, hub, wake=wake)
     rendezvous = Rendezvous(gateway, supervisor, host=settings.bind, port=settings.rendezvous_port)
     sessions = session_server(
         session_app(hub, agent_store.log_session), settings.bind, settings.logs_port
@@ -321,6 +422,9 @@ async def serve(settings: Settings) -> None:
                 tasks.create_task(LogIngest(hub, settings.log_socket).run(), name="log ingest"),
                 tasks.create_task(rendezvous.run(), name="rendezvous"),
                 tasks.create_task(reconcile.run(), name="reconcile"),
+                tasks.create_task(
+                    sample_memory(supervisor, gateway, agent_store), name="memory samples"
+                ),
             ]
             tasks.create_task(sessions.serve(), name="log sessions")
             await stop.wait()
@@ -335,6 +439,7 @@ async def serve(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         wake.close()
+        driver.close()
         gateway.close()
         store.engine.dispose()
     logger.info("agent stopped")

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROCESSES = ("agent", "router", "api")  # started in this order, stopped in reverse
+# A child that ran this long before it died is started again at once: apps wait for the agent
+# and the router. One that dies sooner waits RESTART_DELAY, so a crash loop does not spin.
+STABLE_AFTER = 5.0
 RESTART_DELAY = 2.0
 
 
@@ -70,19 +73,22 @@ class Supervisor:
 
     env: Mapping[str, str]
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
     stopping: bool = False
 
     def start(self, name: str) -> None:
         argv = [sys.executable, "-m", f"kapal.entrypoints.{name}"]
         self.children[name] = subprocess.Popen(argv, env=dict(self.env))
+        self.started[name] = time.monotonic()
 
     def watch(self) -> None:
         while not self.stopping:
-            time.sleep(0.5)
+            time.sleep(0.1)
             for name, child in list(self.children.items()):
                 if child.poll() is not None and not self.stopping:
                     log.warning("%s exited with status %s; restarting it", name, child.returncode)
-                    time.sleep(RESTART_DELAY)
+                    if time.monotonic() - self.started[name] < STABLE_AFTER:
+                        time.sleep(RESTART_DELAY)
                     if not self.stopping:
                         self.start(name)
 

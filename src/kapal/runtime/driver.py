@@ -8,12 +8,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from kapal.domain.formation import SizeLimits, size_limits
+from kapal.domain.rendezvous import Size
+from kapal.runtime import terminal
 from kapal.system_users import RunAs, with_umask
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,10 @@ class LaunchSpec:
     cwd: Path
     stdin: bool = False  # a pipe (attached one-offs), else /dev/null
     merge_stderr: bool = False  # stderr into stdout (attached one-offs: one stream, no TTY)
+    # A terminal of (rows, columns) as stdin, stdout and stderr instead (`kapal run bash`);
+    # process.stdin and process.stdout are then its master end, and stdin/merge_stderr unused.
+    tty: Size | None = None
+    uid: int | None = None  # the app's own uid, where the driver runs dynos as it
 
 
 class Driver(Protocol):
@@ -49,9 +55,24 @@ class Driver(Protocol):
         """Whether any process of the dyno is still alive (its main process may be gone)."""
         ...
 
-    def kill_leftovers(self, pids: Collection[int]) -> int:
-        """SIGKILL dynos an earlier agent run started (their recorded pids); returns how many
-        processes were killed. Must only touch processes that are recognisably dynos."""
+    def home(self, release_dir: Path) -> Path:
+        """Where a dyno sees its release's unpacked slug: its HOME and working directory."""
+        ...
+
+    def memory(self, process: Process) -> tuple[int, int] | None:
+        """(bytes the dyno uses, processes the kernel killed for memory); None if unknown."""
+        ...
+
+    def finished(self, process: Process) -> None:
+        """The dyno's main process was reaped: release what the driver held for it."""
+        ...
+
+    def limits(self, size: str) -> SizeLimits:
+        """What a dyno of `size` may use."""
+        ...
+
+    def close(self) -> None:
+        """The agent is done: remove what the driver made on the machine (no dyno runs)."""
         ...
 
 
@@ -63,39 +84,36 @@ class PlainDriver:
 
     name = "none"
 
-    def __init__(self, dynos_dir: Path, run_as: RunAs | None = None) -> None:
-        self.dynos_dir = dynos_dir
+    def __init__(
+        self, run_as: RunAs | None = None, memory_mb: dict[str, int] | None = None
+    ) -> None:
         self.run_as = run_as
+        self.memory_mb = memory_mb or {}
+
+    def limits(self, size: str) -> SizeLimits:
+        return size_limits(size, self.memory_mb)
 
     async def spawn(self, spec: LaunchSpec) -> Process:
         options = self.run_as.spawn_options(DYNO_UMASK) if self.run_as else with_umask(DYNO_UMASK)
         return await start(spec, spec.argv, spec.cwd, options["preexec_fn"])
 
     def signal(self, process: Process, sig: int) -> None:
-        # The group outlives its leader: members still get the signal after the leader exits.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
+        signal_session(process.pid, sig)
 
     def running(self, process: Process) -> bool:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return session_running(process.pid)
 
-    def kill_leftovers(self, pids: Collection[int]) -> int:
-        groups = set(pids)
-        killed = 0
-        if not groups:
-            return killed
-        for pid, pgid in _processes():
-            if pgid in groups and _is_dyno(pid, self.dynos_dir):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-        return killed
+    def home(self, release_dir: Path) -> Path:
+        return release_dir
+
+    def memory(self, process: Process) -> tuple[int, int] | None:
+        return None
+
+    def finished(self, process: Process) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 async def start(
@@ -104,6 +122,8 @@ async def start(
     """Start `argv` (the dyno's command, or a sandbox wrapping it) with the dyno's stdio, in a
     session of its own; `preexec` runs in the child before exec. Every driver starts dynos
     through this one function."""
+    if spec.tty is not None:
+        return await terminal.start(argv, cwd=cwd, env=spec.env, size=spec.tty, preexec=preexec)
     return await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -117,31 +137,18 @@ async def start(
     )
 
 
-def _processes() -> list[tuple[int, int]]:
-    """(pid, process group) of every process, from /proc."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-        fields = stat.rsplit(")", 1)[-1].split()
-        found.append((int(entry.name), int(fields[2])))
-    return found
+def signal_session(pid: int, sig: int) -> None:
+    """Signal the process group a dyno's session leader `pid` made; the group outlives its
+    leader, so members still get the signal after the leader exits."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
-def _is_dyno(pid: int, dynos_dir: Path) -> bool:
-    """A recorded pid may have been reused after a reboot: only a process whose environment
-    says its HOME is a slug directory of ours is killed."""
+def session_running(pid: int) -> bool:
     try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
         return False
-    root = str(dynos_dir).rstrip("/") + "/"
-    return any(
-        var.startswith(b"HOME=") and var[5:].decode(errors="replace").startswith(root)
-        for var in environ.split(b"\0")
-    )
+    except PermissionError:
+        return True
+    return True

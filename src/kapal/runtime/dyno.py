@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kapal.domain.rendezvous import Size
 from kapal.runtime.driver import Driver, LaunchSpec, Process
 from kapal.runtime.environment import dyno_argv
 from kapal.runtime.output import DynoLog
@@ -25,6 +26,8 @@ class Timing:
     stop_grace: float = 30.0  # SIGTERM, then SIGKILL after this (R12)
     poll: float = 0.025  # how often to try $PORT and to look for processes left
     drain: float = 1.0  # output still read after the main process exits
+    memory_poll: float = 2.0  # how often a dyno's memory is sampled (R14, R15)
+    r14_every: float = 20.0  # R14 is logged again this often while the dyno stays above
     # A web dyno the router may still send requests to is stopped only this long after the
     # store stopped listing it: the router reloads on a wake-up hint, at the latest every
     # second, and a request sent to a dyno shutting down fails (H13).
@@ -104,6 +107,10 @@ class Dyno:
         self.retry_at: float | None = None
         self.stop_reason: str | None = None
         self.process: Process | None = None
+        self.uid: int | None = None  # the app's own uid (from its release)
+        self.memory: int | None = None  # bytes, last sampled
+        self._r14_at = float("-inf")
+        self._r15 = False
         self._stop = asyncio.Event()
         self._sigterm = asyncio.Event()  # set: stopping may send SIGTERM
         self._unrouting: asyncio.TimerHandle | None = None
@@ -122,6 +129,7 @@ class Dyno:
         web: bool = False,
         stdin: bool = False,
         merge_stderr: bool = False,
+        tty: Size | None = None,
     ) -> int | None:
         """Run until the main process exits; its exit status, None if it never started."""
         try:
@@ -136,6 +144,8 @@ class Dyno:
                 home,
                 stdin=stdin,
                 merge_stderr=merge_stderr,
+                tty=tty,
+                uid=self.uid,
             )
             self.log.platform(f"Starting process with command `{self.command}`")
             try:
@@ -159,7 +169,10 @@ class Dyno:
                 output = tg.create_task(io(process))
                 watcher = tg.create_task(self._watch_up(process, web))
                 stopper = tg.create_task(self._stopper(process))
+                memory = tg.create_task(self._watch_memory(process))
                 returncode = await process.wait()
+                memory.cancel()
+                self._check_memory(process)  # the kernel's OOM kill may be why it ended
                 status = exit_status(returncode)
                 self.log.platform(f"Process exited with status {status}")
                 watcher.cancel()
@@ -178,8 +191,41 @@ class Dyno:
             # Cancelled (the agent is going down hard) or a bug: never leave the dyno behind.
             if self.driver.running(process):
                 self.driver.signal(process, signal.SIGKILL)
+            self.driver.finished(process)
             raise
+        await asyncio.to_thread(self.driver.finished, process)
         return status
+
+    async def _watch_memory(self, process: Process) -> None:
+        while self.driver.memory(process) is not None:
+            await asyncio.sleep(self.timing.memory_poll)
+            if self._check_memory(process):
+                self.driver.signal(process, signal.SIGKILL)
+                return
+
+    def _check_memory(self, process: Process) -> bool:
+        """Sample the dyno's memory: R14 above its size's quota (at most every
+        `timing.r14_every` seconds), R15 once the kernel killed a process at the hard limit
+        (twice the quota) or the dyno reached it; True if it must be killed (R15)."""
+        sample = self.driver.memory(process)
+        if sample is None or self._r15:
+            return False
+        used, oom_kills = sample
+        self.memory = used
+        quota = self.driver.limits(self.size).memory
+        vastly = oom_kills > 0 or used >= 2 * quota
+        now = self.clock()
+        if not vastly and (used <= quota or now - self._r14_at < self.timing.r14_every):
+            return False
+        self.log.platform(f"Process running mem={used >> 20}MB({100 * used / quota:.1f}%)")
+        if vastly:
+            self._r15 = True
+            self.log.platform("Error R15 (Memory quota vastly exceeded)")
+            self.log.platform("Stopping process with SIGKILL")
+            return True
+        self._r14_at = now
+        self.log.platform("Error R14 (Memory quota exceeded)")
+        return False
 
     async def _watch_up(self, process: Process, web: bool) -> None:
         if not web or self.port is None:
@@ -204,9 +250,13 @@ class Dyno:
             self.log.platform("State changed from starting to up")
             self.on_change()
 
-    async def _stopper(self, process: Process) -> None:
+    async def stop_due(self) -> None:
+        """Until a stop is asked for and the router no longer sends the dyno requests."""
         await self._stop.wait()
-        await self._sigterm.wait()  # not while the router may still send it requests
+        await self._sigterm.wait()
+
+    async def _stopper(self, process: Process) -> None:
+        await self.stop_due()
         if process.returncode is not None and not self.driver.running(process):
             return  # it ended on its own meanwhile
         self.log.platform("Stopping all processes with SIGTERM")

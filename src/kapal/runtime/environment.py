@@ -24,10 +24,15 @@ PROFILE = (
 
 
 def dyno_env(
-    config: Mapping[str, str], *, dyno: str, home: Path, port: int | None = None
+    config: Mapping[str, str],
+    *,
+    dyno: str,
+    home: Path,
+    port: int | None = None,
+    ram_mb: int | None = None,
 ) -> dict[str, str]:
     """Defaults a config var may override (PATH, LANG...), then the config vars, then what the
-    platform owns (HOME, DYNO, PORT)."""
+    platform owns (HOME, DYNO, PORT, DYNO_RAM: the size's memory in MB)."""
     env = {
         "PATH": f"{home}/.venv/bin:{SYSTEM_PATH}",
         "LANG": "C.UTF-8",
@@ -36,6 +41,8 @@ def dyno_env(
     env.update(config)
     env["HOME"] = str(home)
     env["DYNO"] = dyno
+    if ram_mb is not None:
+        env["DYNO_RAM"] = str(ram_mb)
     if port is not None:
         env["PORT"] = str(port)
     else:

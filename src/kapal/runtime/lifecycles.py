@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kapal.domain.rendezvous import Size
 from kapal.runtime.backoff import Backoff
 from kapal.runtime.driver import Process
 from kapal.runtime.dyno import IO, Dyno, pick_port
@@ -31,6 +32,18 @@ logger = logging.getLogger(__name__)
 class Limits:
     release_timeout: float = 3600.0  # Heroku: the release phase may take an hour
     release_output: int = 64 * 1024  # bytes of release-phase output kept in releases.output
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """The client of an attached one-off: `stream` bridges the process's I/O to it, and it
+    may ask for a terminal of `tty` (rows, columns). It is the dyno's IO itself."""
+
+    stream: IO
+    tty: Size | None = None
+
+    async def __call__(self, process: Process) -> None:
+        await self.stream(process)
 
 
 def log_lines(dyno: Dyno, tail: TailBuffer | None = None) -> IO:
@@ -74,10 +87,20 @@ class Lifecycles:
     ) -> tuple[Path, dict[str, str]]:
         if release is None or release.slug_checksum is None:
             raise SlugError(f"Error R99 (Platform error) -> v{dyno.release_version} has no slug")
-        home = await self.slugs.ensure(release.app_id, release.version, release.slug_checksum)
+        unpacked = await self.slugs.ensure(
+            release.app_id, release.version, release.slug_checksum, release.uid
+        )
+        dyno.uid = release.uid
         if web:
             dyno.port = pick_port(self.ports_in_use())
-        return home, dyno_env(release.config, dyno=dyno.name, home=home, port=dyno.port)
+        env = dyno_env(
+            release.config,
+            dyno=dyno.name,
+            home=dyno.driver.home(unpacked),
+            port=dyno.port,
+            ram_mb=dyno.driver.limits(dyno.size).memory >> 20,
+        )
+        return unpacked, env
 
     async def formation(self, dyno: Dyno, release: ReleaseSpec) -> None:
         if dyno.crashes:
@@ -131,9 +154,11 @@ class Lifecycles:
         logger.info("release phase of %s v%d %s", release.app_id, release.version, outcome)
 
     async def one_off(self, dyno: Dyno, release: ReleaseSpec | None, io: IO | None = None) -> None:
-        """Detached (output to the log), or attached through `io` (stdin piped, stderr merged)."""
+        """Detached (output to the log), or attached through `io`: with a terminal if it is
+        an `Attached` that asks for one, else with stdin piped and stderr merged."""
         attached = io is not None
         output = io or log_lines(dyno)
+        tty = io.tty if isinstance(io, Attached) else None
 
         async def started(process: Process) -> None:
             await self.gateway.call(self.store.one_off_started, dyno.app_id, dyno.name, process.pid)
@@ -141,7 +166,7 @@ class Lifecycles:
 
         try:
             home, env = await self._prepare(dyno, release)
-            await dyno.run(home, env, started, stdin=attached, merge_stderr=attached)
+            await dyno.run(home, env, started, stdin=attached, merge_stderr=attached, tty=tty)
             dyno.log.platform(f"State changed from {dyno.state} to complete")
         except SlugError as exc:
             dyno.log.platform(str(exc))

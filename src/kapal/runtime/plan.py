@@ -8,6 +8,9 @@ dyno whose process exited; kept to carry its back-off), `stopping` (being stoppe
 dyno's replacement may start meanwhile; a release phase or one-off still blocks its own rerun),
 `exited` (a finished release phase or one-off, kept until the store no longer lists it so a
 stale read cannot start it twice).
+
+A live dyno past its `expires_at` is cycled (formation: replaced, as a restart is, with the
+reason `cycled`) or ended (one-off: its time to live is over, reason `expired`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Observed:
     crashes: int = 0
     retry_at: float | None = None
     attach: bool = False
+    expires_at: float | None = None  # formation: when it is cycled; one-off: when it ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,7 @@ class Start:
 @dataclass(frozen=True, slots=True)
 class Stop:
     id: int
-    reason: str  # replaced | scaled | deleted | restart | forget ...
+    reason: str  # replaced | cycled | scaled | deleted | restart | expired | forget ...
 
 
 Action = Start | Stop
@@ -120,8 +124,14 @@ def _slot(
     def restart_due(o: Observed) -> bool:
         return requested is not None and o.started_at + _SAME_INSTANT < requested <= now
 
+    def cycle_due(o: Observed) -> bool:
+        return o.expires_at is not None and o.expires_at <= now
+
+    def stop_stale(o: Observed) -> Stop:
+        return Stop(o.id, "cycled" if cycle_due(o) else "replaced")
+
     live = sorted((o for o in found if o.state in LIVE), key=lambda o: o.started_at)
-    fresh = [o for o in live if current(o) and not restart_due(o)]
+    fresh = [o for o in live if current(o) and not restart_due(o) and not cycle_due(o)]
     stale = [o for o in live if o not in fresh]
     crashed = sorted((o for o in found if o.state == "crashed"), key=lambda o: o.started_at)
     retrying = [o for o in crashed if current(o)]
@@ -136,19 +146,19 @@ def _slot(
         keep = fresh[-1]
         actions += [Stop(o.id, "replaced") for o in fresh[:-1]]
         actions += [Stop(o.id, "forget") for o in retrying[-1:]]
-        actions += [Stop(o.id, "replaced") for o in stale if o is not serving or keep.state == "up"]
+        actions += [stop_stale(o) for o in stale if o is not serving or keep.state == "up"]
     elif retrying:
         last = retrying[-1]
         due = last.retry_at if last.retry_at is not None else now
         if requested is not None and requested > last.started_at:
             due = min(due, requested)  # `ps:restart web.1` on a crashed dyno: no more waiting
         # The new release crashed: the old dynos go now rather than after the back-off.
-        actions += [Stop(o.id, "replaced") for o in stale]
+        actions += [stop_stale(o) for o in stale]
         if due <= now:
             actions += [Stop(last.id, "forget"), _with_crashes(start, last.crashes)]
     else:
         actions.append(start)
-        actions += [Stop(o.id, "replaced") for o in stale if o is not serving]
+        actions += [stop_stale(o) for o in stale if o is not serving]
     return actions
 
 
@@ -212,6 +222,8 @@ def _one_offs(desired: Desired, observed: Iterable[Observed], now: float) -> lis
             actions.append(Stop(o.id, "deleted"))
         elif row.restart_at is not None and o.started_at + _SAME_INSTANT < row.restart_at <= now:
             actions.append(Stop(o.id, "restart"))
+        elif o.expires_at is not None and o.expires_at <= now:
+            actions.append(Stop(o.id, "expired"))
     for key, row in rows.items():
         release = row.release
         if (

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from kapal.domain.logline import LogLine
+from kapal.runtime.backend import DynoBackend
 from kapal.runtime.gateway import Gateway
-from kapal.runtime.plan import plan
-from kapal.runtime.slugs import SlugCache
+from kapal.runtime.leftovers import is_leftover
 from kapal.runtime.state import LogSink
-from kapal.runtime.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +36,7 @@ class ReconcileLoop:
     def __init__(
         self,
         gateway: Gateway,
-        supervisor: Supervisor,
-        slugs: SlugCache,
+        backend: DynoBackend,
         log: LogSink,
         *,
         wake: Waker | None = None,
@@ -48,8 +46,7 @@ class ReconcileLoop:
     ) -> None:
         self.gateway = gateway
         self.store = gateway.store
-        self.supervisor = supervisor
-        self.slugs = slugs
+        self.backend = backend
         self.log = log
         self.wake = wake
         self.interval = interval
@@ -60,7 +57,7 @@ class ReconcileLoop:
         self._unused = asyncio.Event()  # set after a pass: unpacked releases may be unused
         self._closing = False
         # A dyno coming up or crashing is worth a pass now: the router waits for the row.
-        supervisor.on_change = self.kick
+        backend.on_change = self.kick
 
     def kick(self) -> None:
         self._kick.set()
@@ -68,7 +65,7 @@ class ReconcileLoop:
     async def run(self) -> None:
         """Adopt what an earlier agent left, then reconcile until cancelled."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.supervisor.run(), name="dynos")
+            tasks.create_task(self.backend.run(), name="dynos")
             tasks.create_task(self._prune_forever(), name="unpacked releases")
             if self.wake is not None:
                 tasks.create_task(self._forward_wakes(), name="wake-ups")
@@ -82,24 +79,26 @@ class ReconcileLoop:
             await asyncio.Event().wait()  # shutdown() is stopping the dynos; wait to be cancelled
 
     async def adopt(self) -> None:
-        """Dynos of an earlier agent run (it crashed or was killed) are killed and forgotten:
-        their output pipes are gone and this run starts them afresh."""
-        pids = await self.gateway.call(self.store.reset_dynos)
-        if pids:
-            driver = self.supervisor.driver
-            killed = await asyncio.to_thread(driver.kill_leftovers, pids)
-            logger.info("killed %d processes of dynos left by an earlier agent run", killed)
+        """Take over from an earlier agent run (it crashed or was killed). Its formation dynos
+        serve on until new ones replace them (kapal.runtime.leftovers); its release phases and
+        one-offs, whose outcome nobody can learn any more, are killed at once."""
+        rows = await self.gateway.call(self.store.leftover_dynos, self.clock())
+        running = [r for r in rows if r.pid is not None and is_leftover(r.pid, r.started_at)]
+        for row in running:
+            await self.backend.adopt(row)
+        if running:
+            logger.info("took over %d dynos of an earlier agent run", len(running))
 
     async def pass_once(self) -> None:
         desired = await self.gateway.call(self.store.read)
         if self._closing:
             return
         now = self.clock()
-        self.supervisor.apply(plan(desired, self.supervisor.observed(), now))
+        self.backend.converge(desired, now)
         # The dynos first: a changed row is what the router waits for; and web dynos the
         # router no longer sees may stop.
-        await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
-        self.supervisor.unrouted()
+        await self.gateway.call(self.store.write_dynos, self.backend.rows())
+        self.backend.unrouted()
         if any(o.attach and o.state == "starting" for o in desired.one_offs):
             expired = await self.gateway.call(self.store.expire_unattached, now - self.attach_ttl)
             for app_id, name in expired:
@@ -111,12 +110,12 @@ class ReconcileLoop:
     async def shutdown(self) -> None:
         """Stop every dyno (in parallel), with rows showing them gone first."""
         self._closing = True
-        stopping = self.supervisor.begin_shutdown()
+        stopping = self.backend.begin_shutdown()
         with contextlib.suppress(Exception):
-            await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
+            await self.gateway.call(self.store.write_dynos, self.backend.rows())
         await asyncio.gather(*(dyno.wait_done() for dyno in stopping))
         with contextlib.suppress(Exception):
-            await self.gateway.call(self.store.write_dynos, self.supervisor.rows())
+            await self.gateway.call(self.store.write_dynos, self.backend.rows())
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -131,8 +130,7 @@ class ReconcileLoop:
             if self._closing:
                 continue  # what runs until the agent stops is needed when it starts again
             try:
-                # What is in use is read now, on the loop, as the unused are renamed aside.
-                await self.slugs.prune(self.supervisor.in_use())
+                await self.backend.housekeep()
             except Exception:
                 logger.exception("removing unused unpacked releases failed; retrying")
                 await asyncio.sleep(self.interval)

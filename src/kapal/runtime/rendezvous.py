@@ -1,30 +1,47 @@
 """The rendezvous: where `kapal run` / `heroku run` clients attach to one-off dynos.
 
-The client connects, sends `<secret>\\r\\n`; the agent answers one greeting line (which the
-client discards), starts the dyno and bridges the socket to its stdin and its stdout+stderr.
-A `\\x04` from the client ends the dyno's stdin (how the Heroku CLI sends EOF); the client
-closing the connection hangs the dyno up. The socket closes when the dyno's output ends.
+The client connects, sends `<secret>[ exit-status]\\r\\n`; the agent answers one greeting
+line (which the client discards), starts the dyno and bridges the socket to its terminal, or
+to its stdin and its stdout+stderr (kapal.domain.rendezvous has the wire protocol). Without a
+terminal, a `\\x04` from the client ends the dyno's stdin (how the Heroku CLI sends EOF); the
+client closing the connection hangs the dyno up. When the dyno's output ends, the agent sends
+its exit status if asked, then closes the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import signal
 import ssl
+from collections.abc import Mapping
 
+from kapal.domain.rendezvous import (
+    EOT,
+    EXIT_STATUS,
+    ResizeFilter,
+    Size,
+    launch_of,
+    parse_secret_line,
+    status_trailer,
+)
+from kapal.runtime import terminal
 from kapal.runtime.driver import Process
-from kapal.runtime.dyno import IO, Dyno
+from kapal.runtime.dyno import Dyno
 from kapal.runtime.gateway import Gateway
+from kapal.runtime.lifecycles import Attached
+from kapal.runtime.state import OneOffSpec
 from kapal.runtime.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
 GREETING = b"rendezvous\r\n"
-EOT = b"\x04"
 _CHUNK = 65536
+_SECRET_LIMIT = 64 * 1024  # the secret carries the dyno's extra environment (at most 32 KB)
+_ESCAPE_WAIT = 0.05  # a lone ESC waits this long for the rest of a resize sequence
 
 
 def secret_hash(secret: str) -> str:
@@ -59,7 +76,7 @@ class Rendezvous:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, ssl=self.ssl_context, limit=4096
+            self._handle, self.host, self.port, ssl=self.ssl_context, limit=_SECRET_LIMIT
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("rendezvous listening on %s:%d", self.host, self.port)
@@ -81,7 +98,12 @@ class Rendezvous:
         try:
             async with asyncio.timeout(self.secret_timeout):
                 line = await reader.readuntil(b"\n")
-            secret = line.strip().decode("ascii", "replace").lstrip("/")
+            secret, options = parse_secret_line(line)
+            try:
+                launch = launch_of(secret)
+            except ValueError as exc:  # not a secret the API made: it matches no dyno
+                logger.info("rendezvous: %s", exc)
+                return
             spec = await self.gateway.call(self.gateway.store.claim_attach, secret_hash(secret))
             if spec is None:
                 logger.info("rendezvous: no dyno waits for the secret presented")
@@ -89,11 +111,14 @@ class Rendezvous:
             writer.write(GREETING)
             await writer.drain()
             await asyncio.sleep(self.greeting_pause)
-            session = _Session(reader, writer, self.hangup_grace)
+            session = _Session(reader, writer, self.hangup_grace, launch.tty)
             async with asyncio.TaskGroup() as tasks:
                 upstream = tasks.create_task(session.upstream())
-                await self.supervisor.attach(spec, session.io)
-                await session.finish(upstream, self.linger)
+                await self.supervisor.attach(_with_env(spec, launch.env), session.attached)
+                status = session.dyno.exit_status if session.dyno is not None else None
+                await session.finish(
+                    upstream, self.linger, status if EXIT_STATUS in options else None
+                )
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.LimitOverrunError:
@@ -106,21 +131,51 @@ class Rendezvous:
                 await writer.wait_closed()
 
 
+def _input(
+    process: Process, typed: ResizeFilter | None, received: bytes | None
+) -> tuple[bytes, bool]:
+    """What goes to the dyno of what the client sent (None: it paused), and whether its stdin
+    ends there. A terminal gets every byte but the resizes, which it takes."""
+    if typed is None:
+        data, eot, _ = (received or b"").partition(EOT)
+        return data, bool(eot)
+    data, sizes = typed.feed(received) if received is not None else (typed.flush(), [])
+    for size in sizes:
+        terminal.resize(process, size)
+    return data, False
+
+
+def _with_env(spec: OneOffSpec, env: Mapping[str, str]) -> OneOffSpec:
+    """The one-off with the client's environment variables over its release's config vars."""
+    if not env or spec.release is None:
+        return spec
+    release = dataclasses.replace(spec.release, config={**spec.release.config, **env})
+    return dataclasses.replace(spec, release=release)
+
+
 class _Session:
-    """One attached client: its bytes to the dyno's stdin, the dyno's output to it."""
+    """One attached client: its bytes to the dyno's terminal or stdin, the dyno's output to it."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hangup_grace: float
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        hangup_grace: float,
+        tty: Size | None,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.hangup_grace = hangup_grace
+        self.tty = tty
+        self.dyno: Dyno | None = None
         self.process: Process | None = None
         self.ready = asyncio.Event()
         self.gone = asyncio.Event()
         self.client_ok = True
 
-    def io(self, dyno: Dyno) -> IO:
+    def attached(self, dyno: Dyno) -> Attached:
+        self.dyno = dyno
+
         async def bridge(process: Process) -> None:
             self.process = process
             self.ready.set()
@@ -129,24 +184,27 @@ class _Session:
                 await self._downstream(process)
                 hangup.cancel()
 
-        return bridge
+        return Attached(bridge, self.tty)
 
     async def upstream(self) -> None:
-        """Client -> stdin until the client goes away; `\\x04` closes stdin."""
+        """Client -> terminal or stdin until the client goes away. To a terminal, every byte
+        but the in-band resizes; to stdin, `\\x04` closes it."""
         stdin_open = True
+        typed = ResizeFilter() if self.tty is not None else None
         try:
             await self.ready.wait()
-            assert self.process is not None
-            stdin = self.process.stdin
-            while data := await self.reader.read(_CHUNK):
+            process = self.process
+            assert process is not None
+            stdin = process.stdin
+            while (received := await self._read(typed)) != b"":
                 if not stdin_open or stdin is None:
                     continue  # keep reading: unread input would make our close a reset
-                data, eot, _ = data.partition(EOT)
+                data, end = _input(process, typed, received)
                 try:
                     if data:
                         stdin.write(data)
                         await stdin.drain()
-                    if eot:
+                    if end:
                         stdin_open = False
                         stdin.close()
                 except OSError:
@@ -155,6 +213,17 @@ class _Session:
             pass  # the client is gone
         finally:
             self.gone.set()
+
+    async def _read(self, typed: ResizeFilter | None) -> bytes | None:
+        """The client's next bytes (b"" at the end), or None when it paused while `typed`
+        holds back what may be the start of a resize."""
+        if typed is None or not typed.pending:
+            return await self.reader.read(_CHUNK)
+        try:
+            async with asyncio.timeout(_ESCAPE_WAIT):
+                return await self.reader.read(_CHUNK)
+        except TimeoutError:
+            return None
 
     async def _downstream(self, process: Process) -> None:
         assert process.stdout is not None
@@ -183,12 +252,17 @@ class _Session:
         )
         dyno.request_stop("detached")
 
-    async def finish(self, upstream: asyncio.Task[None], linger: float) -> None:
-        """Output is over: tell the client, then read what it still sends (at least its
-        `\\x04`) before closing, since closing with unread input resets the connection."""
-        if self.client_ok and self.writer.can_write_eof():
+    async def finish(self, upstream: asyncio.Task[None], linger: float, status: int | None) -> None:
+        """Output is over: send the exit status if there is one to report, tell the client,
+        then read what it still sends (at least its `\\x04`) before closing, since closing
+        with unread input resets the connection."""
+        if self.client_ok:
             with contextlib.suppress(OSError):
-                self.writer.write_eof()
+                if status is not None:
+                    self.writer.write(status_trailer(status))
+                    await self.writer.drain()
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
         if not self.ready.is_set():
             upstream.cancel()  # the dyno never started
             return

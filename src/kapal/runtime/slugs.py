@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tarfile
+import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +30,8 @@ from kapal.system_users import RunAs
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, int]  # (app_id, release version)
+# A build's tree no release took (its release phase failed, a newer push won) goes after this.
+BUILT_KEPT = 3600.0
 _CHUNK = 1 << 20
 
 
@@ -112,9 +115,31 @@ def _prepare(slug: Path, expected: str, target: Path, dynos_dir: Path, owner: Ru
             return False
     except OSError as exc:
         raise SlugError(f"Error R99 (Platform error) -> Failed to prepare the slug: {exc}") from exc
+    if _adopt_built(target.parent / built_name(expected), target, owner):
+        return True
     if not slug.is_file():
         raise SlugError(f"Error R99 (Platform error) -> Slug SHA256:{expected} is missing")
     _extract(slug, expected, target, owner)
+    return True
+
+
+def built_name(hexdigest: str) -> str:
+    """The name, in an app's directory here, of the tree its build packed into the slug with
+    this digest, left by the build so that the slug's first release need not unpack it."""
+    return f".built-{hexdigest.lower()}"
+
+
+def _adopt_built(built: Path, target: Path, owner: RunAs | None) -> bool:
+    """Take the build's own tree as the release's (renamed: same file system, no copy)."""
+    try:
+        if built.is_symlink() or not built.is_dir():
+            return False
+        if owner is not None and not owner.owns(built):
+            owner.hand_over(built)
+        os.rename(built, target)
+    except OSError as exc:
+        logger.warning("cannot use the built tree %s, unpacking instead: %s", built, exc)
+        return False
     return True
 
 
@@ -128,19 +153,23 @@ class SlugCache:
     def path(self, app_id: str, version: int) -> Path:
         return self.dynos_dir / app_id / f"v{version}"
 
-    async def ensure(self, app_id: str, version: int, checksum: str) -> Path:
-        """The unpacked slug of a release, extracting it first if needed."""
+    async def ensure(
+        self, app_id: str, version: int, checksum: str, uid: int | None = None
+    ) -> Path:
+        """The unpacked slug of a release, extracting it first if needed; with an owner, its
+        files belong to the app's own `uid` (or the owner, for an app without one)."""
         algorithm, _, hexdigest = checksum.partition(":")
         if algorithm != "SHA256" or len(hexdigest) != 64 or not hexdigest.isalnum():
             raise SlugError(f"Error R99 (Platform error) -> Unknown slug checksum {checksum!r}")
         target = self.path(app_id, version)
         lock = self._locks.setdefault((app_id, version), asyncio.Lock())
+        owner = self.owner.as_uid(uid) if self.owner is not None and uid else self.owner
         async with lock:
-            if self.owner is not None or not target.is_dir():
+            if owner is not None or not target.is_dir():
                 hexdigest = hexdigest.lower()
                 slug = self.slugs_dir / f"{hexdigest}.tar.gz"
                 if await asyncio.to_thread(
-                    _prepare, slug, hexdigest, target, self.dynos_dir, self.owner
+                    _prepare, slug, hexdigest, target, self.dynos_dir, owner
                 ):
                     logger.info("unpacked slug of %s v%d", app_id, version)
         return target
@@ -161,7 +190,9 @@ class SlugCache:
             listing = list(entries)
         for entry in listing:
             name = entry.name
-            if name.startswith(".trash-"):
+            if name.startswith(".trash-") or (
+                name.startswith(".built-") and _older(entry, BUILT_KEPT)
+            ):
                 unused.append(Path(entry.path))
                 continue
             version = name.lstrip(".").removeprefix("v").split(".", 1)[0]
@@ -177,6 +208,13 @@ class SlugCache:
             self._locks.pop(key, None)
             unused.append(doomed)
         return unused
+
+
+def _older(entry: os.DirEntry[str], seconds: float) -> bool:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime < time.time() - seconds
+    except OSError:
+        return False
 
 
 def _remove(paths: list[Path]) -> None:

@@ -24,6 +24,7 @@ class ReleaseSpec:
     slug_checksum: str | None  # "SHA256:<hex>"; None for a release without a slug
     config: Mapping[str, str] = field(default_factory=dict)
     process_types: Mapping[str, str] = field(default_factory=dict)
+    uid: int | None = None  # the app's own uid, when the agent can run dynos as it
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,16 @@ class DynoRow:
     retry_at: float | None = None  # crashed: when the next restart is due
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryReading:
+    """One dyno's memory use, sampled (kapal.runtime.dyno: R14 / R15)."""
+
+    app_id: str
+    dyno: str
+    used: int  # bytes
+    quota: int  # bytes: its size's memory
+
+
 class StateStore(Protocol):
     """The agent's view of the store. Methods block; the runtime calls them off the loop,
     one at a time, in the order it issues them."""
@@ -100,8 +111,10 @@ class StateStore(Protocol):
         """Make the agent-owned rows (every type but `run`) exactly these."""
         ...
 
-    def reset_dynos(self) -> list[int]:
-        """At agent start: forget rows of dynos an earlier agent ran; return their pids."""
+    def leftover_dynos(self, now: float) -> list[DynoRow]:
+        """At agent start: the dynos an earlier agent run started that may still run, as their
+        rows recorded them. Rows of formation dynos stay, each asked to restart at `now` (so
+        it serves until replaced); the other rows (release phases, one-offs) are removed."""
         ...
 
     def finish_release(self, app_id: str, version: int, succeeded: bool, output: str) -> None: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
@@ -16,17 +17,19 @@ from kapal.runtime.backoff import Backoff
 from kapal.runtime.driver import Driver
 from kapal.runtime.dyno import IO, Dyno, Timing
 from kapal.runtime.gateway import Gateway
+from kapal.runtime.leftovers import kill_leftover, watch_leftover
 from kapal.runtime.lifecycles import Lifecycles, Limits
+from kapal.runtime.lifetimes import Lifetimes
 from kapal.runtime.output import DynoLog
-from kapal.runtime.plan import Action, Observed, Start, Stop
+from kapal.runtime.plan import NOT_FORMATION_TYPES, Action, Observed, Start, Stop, plan
 from kapal.runtime.slugs import SlugCache
-from kapal.runtime.state import DynoRow, LogSink, OneOffSpec
+from kapal.runtime.state import Desired, DynoRow, LogSink, MemoryReading, OneOffSpec
 
 logger = logging.getLogger(__name__)
 
 _ROW_PREFERENCE = {"up": 0, "starting": 1, "crashed": 2}
 _RECORDS = ("crashed", "exited")  # states a dyno is kept in after its process is gone
-_UNROUTE = ("replaced", "scaled")  # stops of a web dyno while its app is still routed
+_UNROUTE = ("replaced", "cycled", "scaled")  # stops of a web dyno while its app is still routed
 
 
 class Supervisor:
@@ -40,12 +43,16 @@ class Supervisor:
         timing: Timing | None = None,
         backoff: Backoff | None = None,
         limits: Limits | None = None,
+        lifetimes: Lifetimes | None = None,
+        chance: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.driver = driver
         self.sink = log
         self.timing = timing or Timing()
+        self.lifetimes = lifetimes or Lifetimes()
+        self.chance = chance  # picks each dyno's share of the daily cycle's jitter
         self.clock = clock
         self.lifecycles = Lifecycles(
             slugs=slugs,
@@ -57,6 +64,7 @@ class Supervisor:
         )
         self.on_change = on_change
         self.dynos: dict[int, Dyno] = {}
+        self.expires: dict[int, float] = {}  # dyno id -> when it is cycled or ended
         self.closing = False
         self._next_id = 0
         self._tasks: asyncio.TaskGroup | None = None
@@ -86,6 +94,7 @@ class Supervisor:
                 d.started_at,
                 d.crashes,
                 d.retry_at,
+                expires_at=self.expires.get(d.id),
             )
             for d in self.dynos.values()
         ]
@@ -118,10 +127,27 @@ class Supervisor:
             for d in best.values()
         ]
 
+    def memory(self) -> list[MemoryReading]:
+        """The last memory sample of every running dyno that has one."""
+        return [
+            MemoryReading(d.app_id, d.name, d.memory, self.driver.limits(d.size).memory)
+            for d in self.dynos.values()
+            if d.memory is not None and not d.done
+        ]
+
     def in_use(self) -> set[tuple[str, int]]:
         return {(d.app_id, d.release_version) for d in self.dynos.values()}
 
     # Carrying out the plan.
+
+    def converge(self, desired: Desired, now: float) -> None:
+        """DynoBackend: carry out the planner's actions for `desired` and what runs now."""
+        self.apply(plan(desired, self.observed(), now))
+
+    async def housekeep(self) -> None:
+        """DynoBackend: remove unpacked releases no dyno uses any more. What is in use is
+        read now, on the loop, as the unused are renamed aside."""
+        await self.lifecycles.slugs.prune(self.in_use())
 
     def apply(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -146,6 +172,11 @@ class Supervisor:
             return
         if action.reason == "replaced":
             dyno.log.platform("Restarting")
+        elif action.reason == "cycled":
+            dyno.log.platform("Cycling")  # Heroku's daily restart
+        elif action.reason == "expired":
+            ttl = self.lifetimes.run_ttl
+            dyno.log.platform(f"Stopping: the time to live of {ttl:g} seconds is over")
         elif action.reason in ("scaled", "deleted", "shutdown"):
             dyno.log.platform(f"State changed from {dyno.state} to down")
         # The router keeps sending requests to an up web dyno until it reloads its table:
@@ -207,6 +238,9 @@ class Supervisor:
             on_change=self.on_change,
         )
         self.dynos[dyno.id] = dyno
+        expires = self.lifetimes.expires_at(kind, dyno.started_at, self.chance())
+        if expires is not None:
+            self.expires[dyno.id] = expires
         return dyno
 
     def _spawn(self, dyno: Dyno, lifecycle: Coroutine[Any, Any, None]) -> None:
@@ -231,6 +265,25 @@ class Supervisor:
 
     def _forget(self, dyno: Dyno) -> None:
         self.dynos.pop(dyno.id, None)
+        self.expires.pop(dyno.id, None)
+
+    async def adopt(self, row: DynoRow) -> None:
+        """A dyno an earlier agent run left running, as its row recorded it (see
+        kapal.runtime.leftovers): a formation dyno is watched until it is replaced; a release
+        phase or one-off, whose outcome nobody can learn any more, is killed."""
+        if row.type in NOT_FORMATION_TYPES:
+            if row.pid is not None:
+                killed = await asyncio.to_thread(kill_leftover, row.pid)
+                logger.info("killed %d processes of %s of %s", killed, row.name, row.app_id)
+            return
+        dyno = self._new_dyno(
+            "formation", row.app_id, row.name, row.type, row.command, row.release_version, row.size
+        )
+        dyno.state, dyno.port, dyno.pid = row.state, row.port, row.pid
+        dyno.started_at = row.started_at
+        if row.state == "up":
+            dyno.up_at = row.started_at
+        self._spawn(dyno, watch_leftover(dyno))
 
     async def attach(self, spec: OneOffSpec, make_io: Callable[[Dyno], IO]) -> None:
         """Run an attached one-off in the calling task (the rendezvous connection)."""

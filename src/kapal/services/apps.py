@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kapal.domain.errors import Conflict, InvalidParams
 from kapal.domain.names import random_app_name, validate_app_name
+from kapal.domain.uids import next_app_uid
 from kapal.services.access import find_app
 from kapal.services.addons import deprovision_app_addons
 from kapal.services.context import Context
@@ -38,7 +39,8 @@ def create_app(ctx: Context, user: User, name: str | None = None) -> App:
                     raise Conflict(f"Name {name} is already taken.")
             else:
                 name = _free_random_name(s)
-            app = App(name=name, owner_id=user.id)
+            highest = s.scalar(select(func.max(App.uid)))
+            app = App(name=name, owner_id=user.id, uid=next_app_uid(highest))
             s.add(app)
             s.flush()
             first = add_release(s, app, user, "Initial release", slug_id=None, config={})

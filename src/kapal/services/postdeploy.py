@@ -1,5 +1,6 @@
 """The postdeploy script: a one-off dyno in the new release, attached through the agent's
-rendezvous like `kapal run`, its output relayed line by line and its exit status kept."""
+rendezvous like `kapal run`, its output relayed line by line and the exit status the agent
+reports kept."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kapal.build.output import decode_line, split_lines
-from kapal.client.rendezvous import EOT, MARKER, ExitStatusFilter
+from kapal.client.rendezvous import ExitStatusFilter
+from kapal.domain.rendezvous import EOT, secret_line
 from kapal.services.context import Context
 from kapal.services.dynos import run_one_off
 from kapal.store.models import User
@@ -42,12 +44,6 @@ def rendezvous_host(bind: str) -> str:
     return "127.0.0.1" if bind in ("", "0.0.0.0") else "::1" if bind == "::" else bind  # noqa: S104
 
 
-def reporting_exit_status(command: str) -> str:
-    """The script with the exit status marker (kapal.client.rendezvous) echoed when its shell
-    exits: unlike `kapal run`'s `; echo`, this also reports a script that calls `exit`."""
-    return f"trap 'echo \"{MARKER.decode()}$?\"' EXIT; {command}"
-
-
 async def run_postdeploy(
     ctx: Context,
     user: User,
@@ -60,7 +56,7 @@ async def run_postdeploy(
 ) -> Outcome:
     """Run `command` once in the app's current release; `emit` gets each line it prints."""
     dyno, secret = await asyncio.to_thread(
-        run_one_off, ctx, user, app_id, reporting_exit_status(command), attach=True, size=size
+        run_one_off, ctx, user, app_id, command, attach=True, size=size
     )
     assert secret is not None
     host, port = rendezvous_host(ctx.settings.bind), ctx.settings.rendezvous_port
@@ -70,7 +66,7 @@ async def run_postdeploy(
     except (OSError, TimeoutError) as exc:
         return Outcome(None, f"Kapal's agent is not reachable at {host}:{port} ({exc}).")
     try:
-        writer.write(secret.encode() + b"\r\n")
+        writer.write(secret_line(secret, exit_status=True))
         await writer.drain()
         async with asyncio.timeout(CONNECT_TIMEOUT):
             greeting = await reader.readline()

@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -73,6 +83,8 @@ class App(Base):
     maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
     # Buildpack URLs run in order by the next build; empty: detect (the built-in Python).
     buildpacks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # The unprivileged uid its dynos and builds run as (kapal.domain.uids).
+    uid: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
@@ -210,3 +222,15 @@ class Source(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class MemorySample(Base):
+    """A dyno's memory use at one moment, sampled by the agent (kept for a day: charts)."""
+
+    __tablename__ = "memory_samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    dyno: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    memory_mb: Mapped[float] = mapped_column(Float)
+    quota_mb: Mapped[int] = mapped_column(Integer)

@@ -215,7 +215,8 @@ def test_env_dir_files_are_the_build_users_and_private(pusher: Pusher, buildpack
     repo = pusher.checkout(files=SITE)
     status, output = push(pusher, repo)
     assert status == 0, output
-    owner = "kapal-dyno" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    # As root, the app's own uid, which the build jail's /etc/passwd names `dyno`.
+    owner = "dyno" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
     assert f"remote:        {owner} 700 ." in output
     assert f"remote:        {owner} 600 SECRET_KEY" in output
     assert "s3cret" not in output

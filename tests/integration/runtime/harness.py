@@ -19,10 +19,11 @@ from sqlalchemy import delete, func, select
 from kapal.domain.logline import LogLine
 from kapal.entrypoints.agent import AgentStore
 from kapal.runtime.backoff import Backoff
-from kapal.runtime.driver import PlainDriver
+from kapal.runtime.driver import Driver, PlainDriver
 from kapal.runtime.dyno import Timing
 from kapal.runtime.gateway import Gateway
 from kapal.runtime.lifecycles import Limits
+from kapal.runtime.lifetimes import Lifetimes
 from kapal.runtime.reconcile import ReconcileLoop
 from kapal.runtime.rendezvous import Rendezvous
 from kapal.runtime.slugs import SlugCache
@@ -191,7 +192,7 @@ class Agent:
     rendezvous: Rendezvous
 
 
-FAST = Timing(boot_timeout=15.0, stop_grace=5.0, poll=0.02, drain=1.0, unroute=0.2)
+FAST = Timing(boot_timeout=15.0, stop_grace=5.0, poll=0.02, drain=1.0, unroute=0.2, memory_poll=0.2)
 FAST_BACKOFF = Backoff(first=0.3, factor=2.0, cap=1.2, stable_after=600)
 
 
@@ -202,9 +203,11 @@ async def running(
     timing: Timing = FAST,
     backoff: Backoff = FAST_BACKOFF,
     limits: Limits | None = None,
+    lifetimes: Lifetimes | None = None,
     attach_ttl: float = 60.0,
     run_as: RunAs | None = None,
     store: AgentStore | None = None,
+    driver: Driver | None = None,
     **rendezvous: Any,
 ) -> AsyncIterator[Agent]:
     """The agent's runtime (reconcile loop, supervisor, rendezvous on a free port); dynos run
@@ -212,15 +215,16 @@ async def running(
     gateway = Gateway(store or AgentStore(world.store))
     slugs = SlugCache(world.slugs_dir, world.dynos_dir, run_as)
     supervisor = Supervisor(
-        driver=PlainDriver(world.dynos_dir, run_as),
+        driver=driver or PlainDriver(run_as),
         slugs=slugs,
         log=world.log,
         gateway=gateway,
         timing=timing,
         backoff=backoff,
         limits=limits,
+        lifetimes=lifetimes,
     )
-    loop = ReconcileLoop(gateway, supervisor, slugs, world.log, interval=0.2, attach_ttl=attach_ttl)
+    loop = ReconcileLoop(gateway, supervisor, world.log, interval=0.2, attach_ttl=attach_ttl)
     options = {"greeting_pause": 0.0, "hangup_grace": 2.0, "linger": 1.0, **rendezvous}
     point = Rendezvous(gateway, supervisor, host="127.0.0.1", port=0, **options)
     try:

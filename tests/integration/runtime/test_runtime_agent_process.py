@@ -53,7 +53,10 @@ class AgentProcess:
 
 
 @pytest.fixture
-def agent(tmp_path: Path, open_dir: Path, world: World) -> Iterator[tuple[AgentProcess, World]]:
+def agent(
+    request: pytest.FixtureRequest, tmp_path: Path, open_dir: Path, world: World
+) -> Iterator[tuple[AgentProcess, World]]:
+    """The agent process on the world's store; more settings through indirect parametrize."""
     data = open_dir / "data"
     env = {
         "PATH": os.environ["PATH"],
@@ -62,6 +65,7 @@ def agent(tmp_path: Path, open_dir: Path, world: World) -> Iterator[tuple[AgentP
         "KAPAL_RENDEZVOUS_PORT": str(free_port()),
         "KAPAL_STOP_GRACE": "5",
         "KAPAL_BOOT_TIMEOUT": "20",
+        **getattr(request, "param", {}),
     }
     settings = Settings.from_env(env)
     # The world's store and slugs, where the agent of this data directory looks for them.
@@ -151,3 +155,26 @@ def test_agent_runs_dynos_serves_logs_and_stops_cleanly(
     for p in (port, second):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{p}/hello.txt")
+
+
+@pytest.mark.parametrize(
+    "agent", [{"KAPAL_DYNO_CYCLE_HOURS": "0.0003", "KAPAL_RUN_TTL": "1"}], indirect=True
+)
+def test_agent_cycles_dynos_and_ends_one_offs_as_configured(
+    agent: tuple[AgentProcess, World],
+) -> None:
+    process, world = agent
+    version = world.release(world.slug({"worker": "exec sleep 600"}))
+    world.scale("worker", 1)
+    world.one_off("run.5001", "exec sleep 600", version)
+
+    def worker_pid() -> int | None:
+        dyno = world.dynos().get("worker.1")
+        return dyno.pid if dyno is not None and dyno.state == "up" else None
+
+    first = process.wait_for(worker_pid, "worker.1 up")
+    # About a second later (0.0003 hours and up to 15 % more) it is cycled: a new process.
+    process.wait_for(lambda: (pid := worker_pid()) and pid != first, "worker.1 cycled")
+    process.wait_for(lambda: "run.5001" not in world.dynos(), "run.5001 ended")
+    process.process.send_signal(signal.SIGTERM)
+    assert process.process.wait(timeout=60) == 0, process.log.read_text()

@@ -91,6 +91,7 @@ def test_dyno_environment(world: World, monkeypatch: pytest.MonkeyPatch) -> None
         "PATH": f"{home}/.venv/bin:/usr/local/bin:/usr/bin:/bin",
         "PYTHONUNBUFFERED": "1",
         "LANG": "C.UTF-8",
+        "DYNO_RAM": "512",
     }
 
 
@@ -322,15 +323,17 @@ def test_deleted_app_stops_its_dynos(world: World) -> None:
     asyncio.run(scenario())
 
 
-def test_agent_start_kills_dynos_of_an_earlier_run(world: World, tmp_path: Path) -> None:
+def test_agent_start_stops_dynos_of_an_earlier_run(world: World, tmp_path: Path) -> None:
     home = world.dynos_dir / world.app_id / "v1"
     home.mkdir(parents=True)
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
     leftover = subprocess.Popen(["sleep", "600"], env=env, start_new_session=True)
-    # Same recorded-pid situation, but not a dyno of ours (a pid reused after a reboot).
+    # Same recorded-pid situation, but not a dyno of ours: a pid reused after a reboot, by a
+    # process that started after the row was last written.
     stranger = subprocess.Popen(
         ["sleep", "600"], env={**env, "HOME": str(tmp_path)}, start_new_session=True
     )
+    written = {"web.1": datetime.now(UTC), "web.2": datetime.now(UTC) - timedelta(minutes=1)}
     try:
         world.release(None)
         with world.store.session() as s:
@@ -345,16 +348,17 @@ def test_agent_start_kills_dynos_of_an_earlier_run(world: World, tmp_path: Path)
                         state="up",
                         port=1,
                         pid=proc.pid,
+                        updated_at=written[name],
                     )
                 )
 
         async def scenario() -> None:
             async with running(world):
                 await world.eventually(lambda: world.dynos() == {}, "rows reset")
-                await world.eventually(lambda: leftover.poll() is not None, "leftover killed")
+                await world.eventually(lambda: leftover.poll() is not None, "leftover stopped")
 
         asyncio.run(scenario())
-        assert leftover.returncode == -signal.SIGKILL
+        assert leftover.returncode == -signal.SIGTERM  # no longer wanted: stopped as any dyno
         assert stranger.poll() is None
     finally:
         for proc in (leftover, stranger):

@@ -10,7 +10,7 @@ import socket
 from tests.integration.runtime.harness import World, running
 
 from kapal.cli.attach import pump, skip_greeting
-from kapal.client.rendezvous import with_exit_status
+from kapal.domain.rendezvous import secret_line
 
 MARKER = "\uffff kapal-command-exit-status:"
 
@@ -75,12 +75,12 @@ def test_attached_one_off_streams_output_and_exit_status(world: World) -> None:
 
 def test_the_cli_client_gets_output_and_status(world: World) -> None:
     version = world.release(world.slug({"web": "x"}))
-    command = with_exit_status("cat; sh -c 'exit 3'")
-    world.one_off("run.2002", command, version, attach_hash=sha("cli"))
+    # The agent reports the status, so a command that ends its shell has one too.
+    world.one_off("run.2002", "cat; exit 3", version, attach_hash=sha("cli"))
 
     def client(port: int) -> tuple[int | None, bytes]:
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(b"cli\r\n")
+            sock.sendall(secret_line("cli", exit_status=True))
             first = skip_greeting(sock)
             assert first is not None
             out = io.BytesIO()

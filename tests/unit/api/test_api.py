@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from kapal.api.app import create_api
 from kapal.services.auth import authenticate
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
 from kapal.settings import Settings
-from kapal.store.models import Slug
+from kapal.store.models import Dyno, Formation, Slug
 
 
 @pytest.fixture
@@ -214,3 +216,79 @@ def test_log_session_filters_are_validated(client: TestClient) -> None:
     assert bad.status_code == 422
     source = client.post("/apps/my-app/log-sessions", json={"source": "nope"}, headers=auth)
     assert source.status_code == 422
+
+
+def test_stop_dynos_and_process_types(client: TestClient, ctx: Context) -> None:
+    auth = signup(client)
+    app_id = client.post("/apps", json={"name": "my-app"}, headers=auth).json()["id"]
+    user = authenticate(ctx, auth["Authorization"].split()[1])
+    with ctx.store.session() as s:
+        slug = Slug(app_id=app_id, checksum="SHA256:0", size=1, process_types={"web": "gunicorn"})
+        s.add(slug)
+    release_slug(ctx, app_id, user, slug.id)
+    with ctx.store.session() as s:
+        # What the agent writes for a running web dyno and a one-off that runs.
+        for name, type_ in (("web.1", "web"), ("run.1234", "run")):
+            s.add(
+                Dyno(
+                    app_id=app_id,
+                    name=name,
+                    type=type_,
+                    command="x",
+                    release_version=2,
+                    state="up",
+                )
+            )
+    waiting = client.post(
+        "/apps/my-app/dynos", json={"command": "ls", "attach": True}, headers=auth
+    )
+
+    web = client.post("/apps/my-app/dynos/web.1/actions/stop", headers=auth)
+    assert web.status_code == 202 and web.json()["name"] == "web.1"
+    run = client.post("/apps/my-app/dynos/run.1234/actions/stop", headers=auth)
+    assert run.status_code == 202
+    # The agent stops both (the web dyno gets a successor, the one-off ends).
+    with ctx.store.session() as s:
+        asked = {d.name: d.restart_at for d in s.scalars(select(Dyno))}
+    assert asked["web.1"] is not None and asked["run.1234"] is not None
+    # A one-off nobody attached to yet is simply gone.
+    name = waiting.json()["name"]
+    assert client.post(f"/apps/my-app/dynos/{name}/actions/stop", headers=auth).status_code == 202
+    assert name not in {d["name"] for d in client.get("/apps/my-app/dynos", headers=auth).json()}
+    missing = client.post("/apps/my-app/dynos/web.9/actions/stop", headers=auth)
+    assert missing.status_code == 404 and missing.json()["message"] == (
+        "Couldn't find that dyno (web.9)."
+    )
+
+    with ctx.store.session() as s:
+        before = s.scalars(select(Formation)).one().restarted_at
+    assert client.post("/apps/my-app/formations/web/actions/stop", headers=auth).status_code == 202
+    with ctx.store.session() as s:
+        assert s.scalars(select(Formation)).one().restarted_at > before
+    assert client.post("/apps/my-app/formations/run/actions/stop", headers=auth).status_code == 202
+    unknown = client.post("/apps/my-app/formations/clock/actions/stop", headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["id"] == "not_found"
+
+
+def test_crashed_dynos_say_when_they_restart(client: TestClient, ctx: Context) -> None:
+    auth = signup(client)
+    app_id = client.post("/apps", json={"name": "my-app"}, headers=auth).json()["id"]
+    retry = datetime(2026, 11, 27, 10, 0, 9, tzinfo=UTC)
+    with ctx.store.session() as s:
+        for name, state in (("web.1", "crashed"), ("web.2", "up")):
+            s.add(
+                Dyno(
+                    app_id=app_id,
+                    name=name,
+                    type="web",
+                    command="x",
+                    release_version=1,
+                    state=state,
+                    restart_at=retry,
+                )
+            )
+    dynos = client.get("/apps/my-app/dynos", headers=auth).json()
+    assert [(d["name"], d["state"], d["restart_at"]) for d in dynos] == [
+        ("web.1", "crashed", "2026-11-27T10:00:09Z"),
+        ("web.2", "up", None),
+    ]

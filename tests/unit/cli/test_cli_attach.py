@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kapal.cli.attach import pump, skip_greeting
-from kapal.client.rendezvous import EOT, ExitStatusFilter, with_exit_status
+from kapal.client.rendezvous import ExitStatusFilter
+from kapal.domain.rendezvous import EOT
 
 MARK = "\uffff kapal-command-exit-status: ".encode()
 
@@ -17,10 +18,6 @@ def run_filter(chunks: list[bytes]) -> tuple[bytes, int | None]:
     f = ExitStatusFilter()
     out = b"".join(f.feed(c) for c in chunks) + f.finish()
     return out, f.status
-
-
-def test_command_gets_the_marker_echo() -> None:
-    assert with_exit_status("ls -a") == 'ls -a ; echo "\uffff kapal-command-exit-status: $?"'
 
 
 def test_marker_line_is_stripped_and_read() -> None:

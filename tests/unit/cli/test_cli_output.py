@@ -5,7 +5,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from tests.unit.cli.cli_fakeapi import NOW, release_json
 
 from kapal.cli.config import shell_lines
-from kapal.cli.output import ago, columns, format_time, hexagon, key_values, key_values_of
+from kapal.cli.output import (
+    ago,
+    columns,
+    format_time,
+    hexagon,
+    key_values,
+    key_values_of,
+    within,
+)
 from kapal.cli.ps import format_ps, formation_summary
 from kapal.cli.releases import format_releases
 
@@ -40,6 +48,15 @@ def test_time_and_age() -> None:
     assert ago("2026-11-26T10:00:00Z", now) == "~ 3h ago"
     assert ago("2026-11-20T13:00:00Z", now) == "~ 6d ago"
     assert ago("2026-11-26T13:40:00Z", now) == "~ 0s ago"  # clock skew never goes negative
+
+
+def test_time_until() -> None:
+    now = datetime(2026, 11, 26, 13, 39, 28, tzinfo=UTC)
+    assert within("2026-11-26T13:39:37Z", now) == "in 9s"
+    assert within("2026-11-26T13:59:28Z", now) == "in 20m"
+    assert within("2026-11-27T15:00:00Z", now) == "in 1d"
+    assert within("2026-11-26T13:39:28Z", now) == "now"
+    assert within("2026-11-26T13:00:00Z", now) == "now"
 
 
 def test_key_values_align_after_the_longest_key() -> None:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from tests.unit.cli.cli_fakeapi import FakeApi, Kapal, assert_token, body
 
+from kapal.cli.main import build_cli
 from kapal.cli.ps import scale_updates
-from kapal.domain.formation import parse_scale_arg
+from kapal.domain.formation import DYNO_SIZES, parse_scale_arg
 
 
 def formation(type_: str, quantity: int, size: str = "Eco") -> dict:
@@ -139,3 +141,161 @@ def test_restart(kapal: Kapal, fake: FakeApi, args: list[str], path: str, said: 
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(said)
     assert_token(fake.one("DELETE", path))
+
+
+def test_ps_says_when_a_crashed_dyno_restarts(kapal: Kapal, fake: FakeApi) -> None:
+    crashed = {**dyno("web.1", "crashed"), "restart_at": "2026-11-26T13:39:37Z"}
+    due = {**dyno("web.2", "crashed"), "restart_at": "2026-11-26T13:39:20Z"}
+    fake.on("GET", "/apps/demo/dynos", [crashed, due, dyno("web.3")])
+    assert kapal("ps", "-a", "demo").stdout.splitlines()[2:] == [
+        "web.1: crashed 2026/11/26 13:39:22 +0000 (~ 6s ago), restarting in 9s",
+        "web.2: crashed 2026/11/26 13:39:22 +0000 (~ 6s ago), restarting now",
+        "web.3: up 2026/11/26 13:39:22 +0000 (~ 6s ago)",
+    ]
+
+
+def test_ps_shows_each_size_of_a_type_being_resized(kapal: Kapal, fake: FakeApi) -> None:
+    resized = [
+        {**dyno("web.1"), "size": "Standard-2X"},
+        dyno("web.2"),
+        {**dyno("web.3"), "size": "Standard-2X"},
+    ]
+    fake.on("GET", "/apps/demo/dynos", resized)
+    lines = kapal("ps", "-a", "demo").stdout.splitlines()
+    assert [line for line in lines if line.startswith("===")] == [
+        "=== web (Eco): gunicorn app:app (1)",
+        "=== web (Standard-2X): gunicorn app:app (2)",
+    ]
+
+
+def test_scale_with_a_size(kapal: Kapal, fake: FakeApi) -> None:
+    fake.on("GET", "/apps/demo/formation", [formation("web", 1)])
+    fake.on("PATCH", "/apps/demo/formation", [formation("web", 2, "Standard-1X")])
+    result = kapal("ps:scale", "-a", "demo", "web=2:Standard-1X")
+    assert result.stderr == "Scaling dynos... done, now running web at 2:Standard-1X\n"
+    assert body(fake.one("PATCH", "/apps/demo/formation")) == {
+        "updates": [{"type": "web", "quantity": 2, "size": "standard-1x"}]
+    }
+
+
+TYPES_TABLE = """\
+=== Process Types
+
+ Type    Size         Qty
+ ────────────────────────
+ web     Standard-2X  2
+ worker  Eco          1
+
+=== Dyno Totals
+
+ Type         Total
+ ──────────────────
+ Standard-2X  2
+ Eco          1
+"""
+
+
+def test_type_shows_sizes(kapal: Kapal, fake: FakeApi) -> None:
+    rows = [formation("worker", 1), formation("web", 2, "Standard-2X")]
+    fake.on("GET", "/apps/demo/formation", rows)
+    result = kapal("ps:type", "-a", "demo")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == TYPES_TABLE
+    assert fake.sent("PATCH", "/apps/demo/formation") == []
+
+
+def test_type_changes_one_process_type(kapal: Kapal, fake: FakeApi) -> None:
+    before = [formation("worker", 1), formation("web", 2)]
+    after = [formation("worker", 1), formation("web", 2, "Standard-2X")]
+    answers = iter([before, after])
+    fake.on(
+        "GET", "/apps/demo/formation", handler=lambda _: httpx.Response(200, json=next(answers))
+    )
+    fake.on("PATCH", "/apps/demo/formation", after[1:])
+    result = kapal("ps:type", "web=Standard-2X", "-a", "demo")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "Scaling dynos on ⬢ demo... done\n"
+    assert result.stdout == TYPES_TABLE
+    request = fake.one("PATCH", "/apps/demo/formation")
+    assert_token(request)
+    assert body(request) == {"updates": [{"type": "web", "size": "standard-2x"}]}
+
+
+def test_type_with_one_size_changes_every_type(kapal: Kapal, fake: FakeApi) -> None:
+    fake.on("GET", "/apps/demo/formation", [formation("worker", 1), formation("web", 2)])
+    fake.on("PATCH", "/apps/demo/formation", [])
+    result = kapal("ps:resize", "basic", "-a", "demo")
+    assert result.exit_code == 0, result.output
+    assert body(fake.one("PATCH", "/apps/demo/formation")) == {
+        "updates": [{"type": "web", "size": "basic"}, {"type": "worker", "size": "basic"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["clock=basic"], " ▸    Type clock not found in process formation.\n ▸    Types: web\n"),
+        (["web=huge"], " ▸    Unknown dyno size 'huge'. Known sizes: Eco, Basic,"),
+        (["basic", "eco"], " ▸    Give one SIZE for every process type, or TYPE=SIZE arguments."),
+        (["web="], " ▸    Invalid argument 'web=': expected TYPE=SIZE, e.g. web=standard-2x."),
+    ],
+)
+def test_type_refuses_bad_arguments(
+    kapal: Kapal, fake: FakeApi, args: list[str], error: str
+) -> None:
+    fake.on("GET", "/apps/demo/formation", [formation("web", 1)])
+    result = kapal("ps:type", "-a", "demo", *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(error)
+    assert fake.sent("PATCH", "/apps/demo/formation") == []
+
+
+def test_type_without_process_types(kapal: Kapal, fake: FakeApi) -> None:
+    fake.on("GET", "/apps/demo/formation", [])
+    assert kapal("ps:type", "-a", "demo").stdout.startswith("No process types on ⬢ demo.\n")
+    result = kapal("ps:type", "basic", "-a", "demo")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        " ▸    No process types on ⬢ demo: git push a Procfile first.\n",
+    )
+
+
+def test_type_help_names_every_size() -> None:
+    result = CliRunner().invoke(build_cli(), ["ps:type", "--help"])
+    assert all(size in result.output for size in DYNO_SIZES), result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "path", "said"),
+    [
+        (["web.1"], "/apps/demo/dynos/web.1/actions/stop", "Stopping dyno web.1 on ⬢ demo"),
+        (["-d", "run.1234"], "/apps/demo/dynos/run.1234/actions/stop", "Stopping dyno run.1234"),
+        (["web"], "/apps/demo/formations/web/actions/stop", "Stopping web dynos on ⬢ demo"),
+        (["-p", "run"], "/apps/demo/formations/run/actions/stop", "Stopping run dynos on ⬢ demo"),
+    ],
+)
+def test_stop(kapal: Kapal, fake: FakeApi, args: list[str], path: str, said: str) -> None:
+    fake.on("POST", path, {}, status=202)
+    result = kapal("ps:stop", "-a", "demo", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(said) and result.stderr.endswith("... done\n")
+    assert_token(fake.one("POST", path))
+
+
+def test_stop_needs_a_target(kapal: Kapal, fake: FakeApi) -> None:
+    result = kapal("ps:stop", "-a", "demo")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        " ▸    Please specify a process type or dyno name to stop.\n",
+    )
+    assert fake.requests == []
+
+
+def test_stop_of_an_unknown_dyno(kapal: Kapal, fake: FakeApi) -> None:
+    message = "Couldn't find that dyno (web.9)."
+    fake.error("POST", "/apps/demo/dynos/web.9/actions/stop", 404, "not_found", message)
+    result = kapal("stop", "web.9", "-a", "demo")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Stopping dyno web.9 on ⬢ demo... !\n ▸    {message}\n",
+    )

@@ -7,11 +7,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import click
 import httpx
 import pytest
 from tests.unit.cli.cli_fakeapi import FakeApi, Kapal, assert_token, body
 
-from kapal.cli.run import build_command
+from kapal.cli.attach import Interrupts
+from kapal.cli.run import build_command, parse_env
 
 SECRET = "0637d93403a649db99b5e6a1d10dfe27"
 MARK = "\uffff kapal-command-exit-status: ".encode()
@@ -102,13 +104,11 @@ def test_run_streams_and_exits_with_the_status(
     assert result.exit_code == 3, result.output
     assert result.stderr == "Running cat -n on ⬢ demo... up, run.1234 (Eco)\n"
     assert result.stdout == "you said: hello\n"
-    assert server.secret_line == f"{SECRET}\r\n".encode()
+    assert server.secret_line == f"{SECRET} exit-status\r\n".encode()
     request = fake.one("POST", "/apps/demo/dynos")
     assert_token(request)
-    assert body(request) == {
-        "command": 'cat -n ; echo "\uffff kapal-command-exit-status: $?"',
-        "attach": True,
-    }
+    # Input is not a terminal here: no TTY, as with Heroku's CLI.
+    assert body(request) == {"command": "cat -n", "attach": True, "tty": False}
 
 
 def test_options_after_the_command_belong_to_it(
@@ -120,7 +120,7 @@ def test_options_after_the_command_belong_to_it(
     assert result.exit_code == 0, result.output
     assert result.stdout == "ok\n"
     sent = body(fake.one("POST", "/apps/demo/dynos"))
-    assert sent["command"].startswith("ls -a --help ; echo")
+    assert sent["command"] == "ls -a --help"
     assert sent["size"] == "basic"
 
 
@@ -167,3 +167,48 @@ def test_run_detached(kapal: Kapal, fake: FakeApi) -> None:
 def test_run_needs_a_command(kapal: Kapal, fake: FakeApi) -> None:
     assert kapal("run", "-a", "demo").exit_code == 2
     assert fake.requests == []
+
+
+def test_parse_env_takes_heroku_syntax() -> None:
+    assert parse_env(("A=1;B = two words", "C=x=y", "D=;")) == {
+        "A": "1",
+        "B": "two words",
+        "C": "x=y",
+        "D": "",
+    }
+    with pytest.raises(click.BadParameter, match="expected KEY=value, got 'oops'"):
+        parse_env(("A=1;oops",))
+
+
+def test_run_options_env_no_tty_exit_code(
+    kapal: Kapal, fake: FakeApi, rendezvous: Callable[[Script], Rendezvous]
+) -> None:
+    server = rendezvous(lambda conn, _: conn.sendall(MARK + b"0\n"))
+    one_off(fake, server.port)
+    args = ("run", "-a", "demo", "--no-tty", "-x", "-e", "A=1;B=2", "--env", "C=3", "env")
+    result = kapal(*args, input="")
+    assert result.exit_code == 0, result.output
+    assert body(fake.one("POST", "/apps/demo/dynos")) == {
+        "command": "env",
+        "attach": True,
+        "tty": False,
+        "env": {"A": "1", "B": "2", "C": "3"},
+    }
+
+
+def test_bad_env_is_refused_before_anything_is_run(kapal: Kapal, fake: FakeApi) -> None:
+    result = kapal("run", "-a", "demo", "-e", "nothing", "env", input="")
+    assert result.exit_code == 2
+    assert "expected KEY=value" in result.stderr
+    assert fake.requests == []
+
+
+def test_four_quick_interrupts_leave_the_dyno() -> None:
+    now = [0.0]
+    interrupts = Interrupts(clock=lambda: now[0])
+    assert not interrupts.typed(b"\x03\x03\x03")
+    now[0] = 1.5  # too slow: those no longer count
+    assert not interrupts.typed(b"\x03ls\x03")
+    now[0] = 1.9
+    assert not interrupts.typed(b"x")
+    assert interrupts.typed(b"\x03\x03")

@@ -26,7 +26,7 @@ def test_connect_presents_the_secret() -> None:
         sock = connect(Rendezvous("127.0.0.1", port, "s3cret"))
         conn, _ = listener.accept()
         with sock, conn:
-            assert conn.recv(100) == b"s3cret\r\n"
+            assert conn.recv(100) == b"s3cret exit-status\r\n"
 
 
 def test_connect_refused() -> None:

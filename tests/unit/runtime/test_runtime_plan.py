@@ -151,6 +151,51 @@ def test_new_release_resets_the_back_off() -> None:
     assert isinstance(start, Start) and start.crashes == 0
 
 
+def test_size_change_keeps_the_old_web_dyno_until_the_new_one_is_up() -> None:
+    resized = desired(FormationSpec("web", 1, size="standard-2x"))
+    old = dyno(1, "web.1")
+    actions = plan(resized, [old], now=100)
+    assert stops(actions) == {}
+    [start] = actions
+    assert isinstance(start, Start) and start.size == "standard-2x"
+    new = Observed(2, "app1", "formation", "web.1", "web", 1, "standard-2x", "up", 100)
+    assert plan(resized, [old, new], now=101) == [Stop(1, "replaced")]
+
+
+def test_daily_cycle_replaces_a_dyno_once_due() -> None:
+    worker = dyno(1, "worker.1", expires_at=500.0)
+    assert plan(desired(FormationSpec("worker", 1)), [worker], now=499) == []
+    actions = plan(desired(FormationSpec("worker", 1)), [worker], now=500)
+    assert stops(actions) == {1: "cycled"}
+    assert starts(actions) == ["worker.1"]
+
+
+def test_daily_cycle_of_a_web_dyno_waits_for_its_successor() -> None:
+    old = dyno(1, "web.1", expires_at=500.0)
+    actions = plan(desired(FormationSpec("web", 1)), [old], now=600)
+    assert (starts(actions), stops(actions)) == (["web.1"], {})
+    new = dyno(2, "web.1", state="starting", started_at=600, expires_at=90_000.0)
+    assert plan(desired(FormationSpec("web", 1)), [old, new], now=601) == []
+    up = replace(new, state="up")
+    assert plan(desired(FormationSpec("web", 1)), [old, up], now=602) == [Stop(1, "cycled")]
+
+
+def test_daily_cycle_leaves_crashed_dynos_to_their_back_off() -> None:
+    crashed = dyno(1, "worker.1", state="crashed", crashes=3, retry_at=700, expires_at=500.0)
+    assert plan(desired(FormationSpec("worker", 1)), [crashed], now=600) == []
+
+
+def test_one_off_ends_after_its_time_to_live() -> None:
+    row = OneOffSpec("app1", "run.1234", "sleep 1000", release(1))
+    state = Desired({"app1": DesiredApp("app1", release(1))}, (), (row,))
+    running = Observed(1, "app1", "run", "run.1234", "run", 1, "eco", "up", 100, expires_at=200)
+    assert plan(state, [running], now=199) == []
+    assert plan(state, [running], now=200) == [Stop(1, "expired")]
+    # Once it is stopping (or exited), it is left to finish; it never starts again.
+    assert plan(state, [replace(running, state="stopping")], now=300) == []
+    assert plan(state, [replace(running, state="exited")], now=300) == []
+
+
 def test_deleted_app_stops_everything() -> None:
     observed = [
         dyno(1, "web.1"),
@@ -249,6 +294,7 @@ def states(draw: st.DrawFn) -> tuple[Desired, list[Observed], float]:
                 draw(st.floats(0, 1000)),
                 draw(st.integers(0, 5)),
                 draw(st.floats(0, 2000)) if state == "crashed" else None,
+                expires_at=draw(st.none() | st.floats(0, 2000)),
             )
         )
     observed = [replace(o, type=o.name.split(".")[0]) for o in observed]

@@ -32,7 +32,7 @@ class MemoryStore:
     def write_dynos(self, rows: Sequence[DynoRow]) -> None:
         pass
 
-    def reset_dynos(self) -> list[int]:
+    def leftover_dynos(self, now: float) -> list[DynoRow]:
         return []
 
     def finish_release(self, app_id: str, version: int, succeeded: bool, output: str) -> None:
@@ -75,10 +75,8 @@ class StuckPrune(SlugCache):
 
 def reconcile_loop(tmp: Path, store: MemoryStore, slugs: SlugCache) -> ReconcileLoop:
     gateway = Gateway(store)
-    supervisor = Supervisor(
-        driver=PlainDriver(tmp / "dynos"), slugs=slugs, log=Lines(), gateway=gateway
-    )
-    return ReconcileLoop(gateway, supervisor, slugs, Lines(), interval=3600.0)
+    supervisor = Supervisor(driver=PlainDriver(), slugs=slugs, log=Lines(), gateway=gateway)
+    return ReconcileLoop(gateway, supervisor, Lines(), interval=3600.0)
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:

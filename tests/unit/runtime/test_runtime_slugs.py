@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kapal.runtime.slugs import SlugCache, SlugError
+from kapal.runtime.slugs import SlugCache, SlugError, built_name
 from kapal.system_users import RunAs
 
 
@@ -164,3 +164,26 @@ def test_an_owner_kept_out_by_a_parent_is_an_r99(open_dir: Path) -> None:
     checksum = make_slug(cache.slugs_dir, {"app.py": "x"})
     with pytest.raises(SlugError, match=f"R99.*{closed} is not traversable by user nobody"):
         asyncio.run(cache.ensure("app1", 1, checksum))
+
+
+def test_first_release_takes_the_builds_own_tree_and_stale_ones_go(tmp_path: Path) -> None:
+    """The build leaves the tree it packed as .built-<digest>: the slug's first release is
+    that tree, renamed; the next release of the same slug unpacks the archive."""
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    checksum = make_slug(cache.slugs_dir, {"./app.py": "from the archive\n"})
+    built = cache.dynos_dir / "app1" / built_name(checksum.removeprefix("SHA256:"))
+    built.mkdir(parents=True)
+    (built / "app.py").write_text("from the build\n")
+
+    first = asyncio.run(cache.ensure("app1", 5, checksum))
+    assert (first / "app.py").read_text() == "from the build\n"
+    assert not built.exists()
+    second = asyncio.run(cache.ensure("app1", 6, checksum))
+    assert (second / "app.py").read_text() == "from the archive\n"
+
+    stale, fresh = cache.dynos_dir / "app1" / ".built-00", cache.dynos_dir / "app1" / ".built-01"
+    for tree in (stale, fresh):
+        tree.mkdir()
+    os.utime(stale, (0, 0))
+    asyncio.run(cache.prune({("app1", 5), ("app1", 6)}))
+    assert not stale.exists() and fresh.exists()

@@ -1,0 +1,296 @@
+"""The data plane outlives the control plane: apps keep serving while Kapal's own processes are
+killed (SIGKILL) and started again by `kapal up`, and come back whole after a full restart.
+
+These tests kill platform processes, so they run their own Kapal (own data directory and
+ports), shared by the tests of this module, which run in order: API killed, agent killed,
+whole platform stopped and started again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from tests.e2e.kapal_server import KapalServer, User, new_user, processes_under, start_server
+
+pytestmark = pytest.mark.e2e
+
+APP = "steady"
+WEB = 2  # web dynos: a restart must bring back exactly this many
+ANSWER = "Hello from Kapal\n"
+RECOVERY = 5.0  # seconds: the issue's bound for apps serving again after an agent restart
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float = 60, interval: float = 0.1) -> T:
+    """Poll until check() returns something truthy; return it (or fail with the last value)."""
+    deadline = time.monotonic() + timeout
+    last = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout:g} s; last value: {last!r}")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+@dataclass
+class Load:
+    """A client hitting the app through the router, one request after another, in a thread."""
+
+    user: User
+    app: str
+    failures: list[str] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)  # monotonic times of good answers
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Load:
+        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
+        self._thread.start()
+        wait_for(lambda: len(self.answered) >= 5, timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        port = self.user.server.ports["router"]
+        # A new connection per request, as browsers behind proxies often do: the router's
+        # choice of dyno is made afresh each time.
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Host": f"{self.app}.localhost:{port}"},
+            limits=httpx.Limits(max_keepalive_connections=0),
+            timeout=10,
+        ) as client:
+            while not self._stop.is_set():
+                sent = time.monotonic()
+                try:
+                    response = client.get("/")
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{sent:.2f}: {exc!r}")
+                else:
+                    if response.status_code == 200 and response.text == ANSWER:
+                        self.answered.append(time.monotonic())
+                    else:
+                        head = response.text[:200]
+                        self.failures.append(f"{sent:.2f}: {response.status_code} {head!r}")
+                time.sleep(0.01)
+
+    def longest_gap(self) -> float:
+        """The longest time between two good answers: how long serving was interrupted."""
+        times = self.answered
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+@dataclass
+class Platform:
+    """This module's Kapal (replaced by a new `kapal up` on the same data when restarted)."""
+
+    server: KapalServer
+    user: User
+    repo: Path
+
+    @property
+    def data(self) -> Path:
+        return self.server.root / "data"
+
+    def child(self, name: str) -> int:
+        """The pid of `kapal up`'s child running kapal.entrypoints.<name>."""
+        pid = self.child_or_none(name)
+        assert pid is not None, f"kapal up has no {name} child:\n{''.join(self.server.output)}"
+        return pid
+
+    def child_or_none(self, name: str) -> int | None:
+        assert self.server.process is not None
+        pid = self.server.process.pid
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"kapal.entrypoints.{name}".encode() in cmdline and _alive(int(child)):
+                return int(child)
+        return None
+
+    def dynos(self) -> dict[str, tuple[str, int | None]]:
+        """The app's formation rows in the store: name -> (state, pid)."""
+        uri = f"file:{self.data / 'state' / 'kapal.db'}?mode=ro"
+        with sqlite3.connect(uri, uri=True, timeout=10) as db:
+            rows = db.execute(
+                "SELECT d.name, d.state, d.pid FROM dynos d JOIN apps a ON a.id = d.app_id "
+                "WHERE a.name = ? AND d.type != 'run'",
+                (APP,),
+            ).fetchall()
+        return {name: (state, pid) for name, state, pid in rows}
+
+    def dyno_sessions(self) -> set[int]:
+        """Running dynos, as processes see them: sessions whose leader works in an unpacked
+        slug (a dyno is a session of its own; whatever wraps it starts there too)."""
+        root = f"{self.data / 'dynos'}/"
+        found = set()
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                cwd = os.readlink(Path(entry.path, "cwd"))
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            state, session = fields[0], int(fields[3])
+            if session == int(entry.name) and state != "Z" and cwd.startswith(root):
+                found.add(session)
+        return found
+
+    def settled(self) -> dict[str, tuple[str, int | None]] | None:
+        """The rows, once exactly the formation is up and each row's process is a running
+        dyno (none more, none less); None before."""
+        rows = self.dynos()
+        names = {f"web.{i}" for i in range(1, WEB + 1)}
+        pids = {pid for _, pid in rows.values()}
+        if set(rows) != names or any(state != "up" for state, _ in rows.values()):
+            return None
+        return rows if pids == self.dyno_sessions() else None
+
+
+def _pids(rows: dict[str, tuple[str, int | None]]) -> set[int]:
+    return {pid for _, pid in rows.values() if pid is not None}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[Platform]:
+    server = start_server()
+    platform: Platform | None = None
+    try:
+        user = new_user(server, "ops")
+        user.kapal("signup", "--email", "ops@example.com", input="data plane 1\n")
+        repo = user.checkout("flask-hello", APP)
+        user.kapal("create", APP, cwd=repo)
+        user.git("push", "kapal", "main", cwd=repo)
+        user.kapal("ps:scale", f"web={WEB}", cwd=repo)
+        platform = Platform(server, user, repo)
+        wait_for(platform.settled, timeout=60)
+        wait_for(lambda: user.get(APP).text == ANSWER)
+        yield platform
+    finally:
+        current = platform.server if platform is not None else server
+        status = current.stop()
+        try:
+            assert status == 0, "kapal up did not stop cleanly:\n" + "".join(current.output[-50:])
+            assert processes_under(current.root) == [], "Ctrl-C left processes running"
+        finally:
+            shutil.rmtree(current.root, ignore_errors=True)
+
+
+def test_apps_keep_serving_while_the_api_is_killed(platform: Platform) -> None:
+    before = platform.settled()
+    assert before is not None
+    api = platform.child("api")
+    with Load(platform.user, APP) as load:
+        os.kill(api, signal.SIGKILL)
+        killed = time.monotonic()
+        restarted = wait_for(lambda: (pid := platform.child_or_none("api")) != api and pid)
+        wait_for(lambda: _api_answers(platform.server), timeout=30)
+        back = time.monotonic() - killed
+        time.sleep(0.5)  # and a little longer with the new API
+    print(f"\nAPI killed: a new API ({restarted}) answered after {back:.2f} s")
+    assert load.failures == [], load.failures
+    assert len(load.answered) > 20
+    assert platform.settled() == before  # the very same dynos, untouched
+
+
+def test_apps_serve_again_soon_after_the_agent_is_killed(platform: Platform) -> None:
+    before = platform.settled()
+    assert before is not None
+    agent = platform.child("agent")
+    with Load(platform.user, APP) as load:
+        os.kill(agent, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: platform.child_or_none("agent") not in (None, agent), timeout=30)
+        agent_back = time.monotonic() - killed
+        # Replaced: every row names a new process, and the old ones are gone.
+        after = wait_for(
+            lambda: (rows := platform.settled()) and not _pids(rows) & _pids(before) and rows,
+            timeout=30,
+        )
+        replaced = time.monotonic() - killed
+        time.sleep(0.5)
+    gap = load.longest_gap()
+    print(
+        f"\nagent killed: new agent after {agent_back:.2f} s, dynos replaced after "
+        f"{replaced:.2f} s, longest time without an answer {gap:.2f} s, "
+        f"{len(load.failures)} failed of {len(load.failures) + len(load.answered)} requests"
+    )
+    output = "".join(platform.server.output[-60:])
+    assert gap < RECOVERY, f"{load.failures}\n{output}"
+    assert load.failures == [], f"{load.failures}\n{output}"
+    assert not any(_alive(pid) for pid in _pids(before)), "a dyno of the killed agent runs on"
+    assert set(after) == {f"web.{i}" for i in range(1, WEB + 1)}
+    ps = platform.user.kapal("ps", "-a", APP).stdout
+    assert ps.count(": up ") == WEB, ps
+
+
+def test_a_restarted_platform_brings_every_app_back(platform: Platform) -> None:
+    user, repo = platform.user, platform.repo
+    user.kapal("addons:create", "heroku-postgresql", cwd=repo)
+    user.kapal(
+        "pg:psql", "-c", "CREATE TABLE visits (n int); INSERT INTO visits VALUES (42)", cwd=repo
+    )
+    user.kapal("config:set", "GREETING=still here", cwd=repo)
+    wait_for(lambda: user.get(APP, "/greeting").text == "still here")
+    releases = user.kapal("releases", cwd=repo).stdout
+    config = user.kapal("config", "--json", cwd=repo).stdout
+    assert user.kapal("config:get", "DATABASE_URL", cwd=repo).stdout.startswith("postgres")
+
+    old = platform.server
+    assert old.process is not None
+    old.process.send_signal(signal.SIGTERM)
+    assert old.stop() == 0, "".join(old.output[-50:])
+    assert processes_under(old.root) == [], "the stopped platform left processes running"
+
+    platform.server = KapalServer(old.root, old.ports)
+    started = time.monotonic()
+    platform.server.start()
+    wait_for(platform.settled, timeout=60)
+    wait_for(lambda: user.get(APP, "/greeting").text == "still here", timeout=30)
+    print(f"\nplatform restarted: the app served after {time.monotonic() - started:.2f} s")
+
+    assert user.kapal("releases", cwd=repo).stdout == releases
+    assert user.kapal("config", "--json", cwd=repo).stdout == config
+    assert user.get(APP).text == ANSWER
+    psql = user.kapal("pg:psql", "-c", "SELECT n FROM visits", cwd=repo).stdout
+    assert "42" in psql, psql
+    # The app's own dynos reach the database with the URL they are given.
+    query = 'psql "$DATABASE_URL" -tAc "SELECT n + 1 FROM visits"'
+    assert "43" in user.kapal("run", query, cwd=repo).stdout
+
+
+def _api_answers(server: KapalServer) -> bool:
+    try:
+        return httpx.get(f"{server.api_url}/", timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False
