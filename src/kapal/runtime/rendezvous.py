@@ -110,8 +110,12 @@ class Rendezvous:
                 return
             writer.write(GREETING)
             await writer.drain()
-            await asyncio.sleep(self.greeting_pause)
-            session = _Session(reader, writer, self.hangup_grace, launch.tty)
+            # Heroku's CLI loses output that arrives with the greeting: the dyno starts now,
+            # its output waits out the pause. Kapal's own client (it asks for the exit
+            # status) reads the greeting as a line and needs no pause.
+            pause = 0.0 if EXIT_STATUS in options else self.greeting_pause
+            speak_at = asyncio.get_running_loop().time() + pause
+            session = _Session(reader, writer, self.hangup_grace, launch.tty, speak_at)
             async with asyncio.TaskGroup() as tasks:
                 upstream = tasks.create_task(session.upstream())
                 await self.supervisor.attach(_with_env(spec, launch.env), session.attached)
@@ -162,7 +166,9 @@ class _Session:
         writer: asyncio.StreamWriter,
         hangup_grace: float,
         tty: Size | None,
+        speak_at: float = 0.0,
     ) -> None:
+        self.speak_at = speak_at  # loop time before which nothing is written after the greeting
         self.reader = reader
         self.writer = writer
         self.hangup_grace = hangup_grace
@@ -227,14 +233,17 @@ class _Session:
 
     async def _downstream(self, process: Process) -> None:
         assert process.stdout is not None
-        while chunk := await process.stdout.read(_CHUNK):
-            if not self.client_ok:
-                continue  # nobody listens, but the dyno must not block on a full pipe
-            try:
-                self.writer.write(chunk)
-                await self.writer.drain()
-            except OSError:
-                self.client_ok = False
+        chunk = await process.stdout.read(_CHUNK)
+        await asyncio.sleep(max(0.0, self.speak_at - asyncio.get_running_loop().time()))
+        while chunk:
+            # Nobody listening: keep reading, the dyno must not block on a full pipe.
+            if self.client_ok:
+                try:
+                    self.writer.write(chunk)
+                    await self.writer.drain()
+                except OSError:
+                    self.client_ok = False
+            chunk = await process.stdout.read(_CHUNK)
 
     async def _hang_up_when_gone(self, dyno: Dyno, process: Process) -> None:
         await self.gone.wait()

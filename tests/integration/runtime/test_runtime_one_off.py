@@ -141,3 +141,27 @@ def test_unattached_one_offs_expire(world: World) -> None:
     assert world.log.messages("run.2005") == [
         "Error R13 (Attach error) -> Failed to attach to process"
     ]
+
+
+def test_herokus_client_gets_the_greeting_on_its_own(world: World) -> None:
+    """Heroku's CLI drops output that arrives in the same read as the greeting: the dyno's
+    first output waits out the pause (while the dyno starts), so the first read is the
+    greeting alone."""
+    version = world.release(world.slug({"web": "x"}))
+    world.one_off("run.2101", "echo at-once", version, attach_hash=sha("pause"))
+
+    async def scenario() -> tuple[bytes, bytes]:
+        async with running(world, greeting_pause=1.0) as agent:
+            reader, writer = await asyncio.open_connection("127.0.0.1", agent.rendezvous.port)
+            try:
+                writer.write(b"pause\r\n")
+                first = await reader.read(1024)
+                rest = await reader.read()
+                return first, rest
+            finally:
+                writer.close()
+                await writer.wait_closed()
+
+    first, rest = asyncio.run(scenario())
+    assert first == b"rendezvous\r\n"
+    assert rest == b"at-once\n"
