@@ -23,6 +23,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from kapal.settings import Settings
 from tests.e2e.kapal_server import KapalServer, User, new_user, processes_under, start_server
 
 pytestmark = pytest.mark.e2e
@@ -140,23 +141,31 @@ class Platform:
         return {name: (state, pid) for name, state, pid in rows}
 
     def dyno_sessions(self) -> set[int]:
-        """Running dynos, as processes see them: sessions whose leader works in an unpacked
-        slug (a dyno is a session of its own; whatever wraps it starts there too)."""
+        """Running dynos, as processes see them: the outermost session leaders whose working
+        directory is an unpacked slug (plain dynos) or that sit in one of this Kapal's dyno
+        cgroups (jailed dynos: the jail's first process; the command inside leads a session
+        of its own too)."""
         root = f"{self.data / 'dynos'}/"
-        found = set()
+        cgroups = f"/kapal-{Settings(data_dir=self.data.resolve()).instance}/"
+        leaders: dict[int, int] = {}  # session leader of ours -> its parent
+        ours = set()
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
             try:
                 stat = Path(entry.path, "stat").read_text()
                 cwd = os.readlink(Path(entry.path, "cwd"))
+                groups = Path(entry.path, "cgroup").read_text()
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
-            state, session = fields[0], int(fields[3])
-            if session == int(entry.name) and state != "Z" and cwd.startswith(root):
-                found.add(session)
-        return found
+            state, parent, session = fields[0], int(fields[1]), int(fields[3])
+            if state == "Z" or not (cwd.startswith(root) or cgroups in groups):
+                continue
+            ours.add(int(entry.name))
+            if session == int(entry.name):
+                leaders[session] = parent
+        return {pid for pid, parent in leaders.items() if parent not in ours}
 
     def settled(self) -> dict[str, tuple[str, int | None]] | None:
         """The rows, once exactly the formation is up and each row's process is a running

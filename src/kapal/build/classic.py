@@ -1,10 +1,12 @@
 """Classic buildpacks, run unchanged: `bin/detect BUILD_DIR`, `bin/compile BUILD_DIR CACHE_DIR
 ENV_DIR`, `bin/release BUILD_DIR`, from a git URL or a directory on this machine.
 
-Everything a buildpack does, fetching it included, runs as the build user when the platform
-is root: a buildpack path names only what that user could read anyway. Its scripts get the
-app's config vars as ENV_DIR files, and an `export` file a buildpack leaves in its directory
-is sourced before the buildpacks after it, as on Heroku.
+Everything a buildpack does, fetching it included, runs as the build user (the app's uid)
+when the platform is root: a buildpack path names only what that user could read anyway. Its
+scripts run in the build's jail when there is one (BUILD_DIR is then /app; the buildpack's
+directory, CACHE_DIR and ENV_DIR are at their own paths); fetching, which runs only git or cp,
+does not. They get the app's config vars as ENV_DIR files, and an `export` file a buildpack
+leaves in its directory is sourced before the buildpacks after it, as on Heroku.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kapal.build.process import BuildFailed, last_words, query, run_step
 from kapal.build.workspace import hand_over
 from kapal.domain.buildpacks import BuildpackRef, shown
 from kapal.domain.procfile import ProcfileError, parse_procfile
+from kapal.sandbox.build_jail import BuildJail
 from kapal.system_users import RunAs, unprivileged
 
 log = logging.getLogger(__name__)
@@ -53,10 +56,11 @@ class ClassicBuildpack:
         search_path: str = "/usr/local/bin:/usr/bin:/bin",
         stack: str = STACK,
         build_user: Callable[[], RunAs | None] = unprivileged,
+        jail: BuildJail | None = None,
     ) -> None:
         """`env_dir`: where its ENV_DIR goes, in a directory the build user cannot write to
         (the platform writes the files); `exports`: shared by the buildpacks of one build,
-        each adds its `export` file."""
+        each adds its `export` file; `jail`: where its scripts run, if anywhere."""
         self.ref = ref
         self.directory = directory
         self.env_dir = env_dir
@@ -64,6 +68,7 @@ class ClassicBuildpack:
         self.search_path = search_path
         self.stack = stack
         self.build_user = build_user
+        self.jail = jail
         self.run_as: RunAs | None = None
 
     @property
@@ -133,6 +138,7 @@ class ClassicBuildpack:
             out=out,
             run_as=self.run_as,
             indent=False,
+            jail=self.jail,
         )
         if status != 0:
             raise BuildFailed(
@@ -164,6 +170,7 @@ class ClassicBuildpack:
                 timeout=DETECT_TIMEOUT,
                 cwd=build_dir,
                 run_as=self.run_as,
+                jail=self.jail,
             )
         except OSError as exc:
             raise BuildFailed(f"{self.name}: bin/{script} could not run: {exc.strerror}") from None

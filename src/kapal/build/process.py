@@ -1,7 +1,8 @@
 """Build subprocesses: output relayed line by line into the build log, killed as a group.
 
 Steps that run the app's code (uv running an sdist's setup.py) run as an unprivileged user
-when given one; the platform reads their output and writes the log.
+when given one, and in the build's jail (kapal.sandbox.build_jail) when given one; the
+platform reads their output and writes the log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kapal.build.output import BuildOutput, decode_line, split_lines
+from kapal.sandbox.build_jail import BuildJail
 from kapal.system_users import RunAs, with_umask
 
 # Explicit, so a slug's file modes do not depend on the umask the platform runs with.
@@ -66,15 +68,25 @@ async def _spawned(
     env: Mapping[str, str],
     run_as: RunAs | None,
     merge_stderr: bool,
+    jail: BuildJail | None = None,
 ) -> AsyncIterator[_Spawned]:
     """A build process in a session of its own, killed with everything it started in that
     session when the block ends, however it ends (a daemon that leaves the session is the
     build cgroup's to stop). Its output comes through pipes of our own, which are closed at
-    the end even if a daemon still holds their other ends."""
+    the end even if a daemon still holds their other ends. With a `jail`, it runs in there
+    (as `run_as`, which bubblewrap maps to itself), `cwd` and the paths in `argv` and `env`
+    seen from inside."""
+    if jail is not None:
+        argv, env = jail.wrap(argv, env, cwd)
+        cwd = Path("/")
     loop = asyncio.get_running_loop()
     readers: list[asyncio.StreamReader] = []
     transports: list[asyncio.BaseTransport] = []
     ends: list[int] = []
+    # uvloop's transport closes the descriptor itself (libuv), then the file object: one that
+    # closed it too would close a number another thread may just have been given (read_app_file
+    # failed so, with EBADF). asyncio's own loop closes it only through the file object.
+    closefd = isinstance(loop, asyncio.BaseEventLoop)
     try:
         for _ in range(1 if merge_stderr else 2):
             read_end, write_end = os.pipe()
@@ -82,7 +94,7 @@ async def _spawned(
             reader = asyncio.StreamReader()
             transport, _ = await loop.connect_read_pipe(
                 functools.partial(asyncio.StreamReaderProtocol, reader),
-                os.fdopen(read_end, "rb", 0),
+                os.fdopen(read_end, "rb", 0, closefd=closefd),
             )
             readers.append(reader)
             transports.append(transport)
@@ -120,6 +132,7 @@ async def run_step(
     timeout: float | None = None,
     run_as: RunAs | None = None,
     indent: bool = True,
+    jail: BuildJail | None = None,
 ) -> int:
     """Run one command, its merged stdout/stderr relayed into the log (indented as detail
     lines, or as they are: a classic buildpack formats its own); its exit status. Without a
@@ -137,7 +150,8 @@ async def run_step(
             if pending:
                 emit(decode_line(pending))
 
-    async with _spawned(argv, cwd=cwd, env=env, run_as=run_as, merge_stderr=True) as step:
+    spawned = _spawned(argv, cwd=cwd, env=env, run_as=run_as, merge_stderr=True, jail=jail)
+    async with spawned as step:
         try:
             async with asyncio.timeout(timeout):
                 return await _outcome(step.proc, relay(step.stdout))
@@ -152,9 +166,12 @@ async def capture(
     timeout: float = 30,
     cwd: Path | None = None,
     run_as: RunAs | None = None,
+    jail: BuildJail | None = None,
 ) -> str:
     """The stdout of a short query command (`uv --version`); failure is a BuildFailed."""
-    status, stdout, stderr = await query(argv, env=env, timeout=timeout, cwd=cwd, run_as=run_as)
+    status, stdout, stderr = await query(
+        argv, env=env, timeout=timeout, cwd=cwd, run_as=run_as, jail=jail
+    )
     if status != 0:
         raise BuildFailed(f"{argv[0]} failed: {last_words(stderr)}")
     return stdout.strip()
@@ -168,6 +185,7 @@ async def query(
     cwd: Path | None = None,
     run_as: RunAs | None = None,
     limit: int = QUERY_LIMIT,
+    jail: BuildJail | None = None,
 ) -> tuple[int, str, str]:
     """Run a short command; its exit status, stdout and stderr. Not finishing within
     `timeout`, or printing more than `limit` bytes on either, is a BuildFailed."""
@@ -184,7 +202,8 @@ async def query(
         if len(into) > limit:
             raise BuildFailed(f"{argv[0]} printed more than {limit // 1024} KB: stopped.")
 
-    async with _spawned(argv, cwd=cwd, env=env, run_as=run_as, merge_stderr=False) as step:
+    spawned = _spawned(argv, cwd=cwd, env=env, run_as=run_as, merge_stderr=False, jail=jail)
+    async with spawned as step:
         assert step.stderr is not None
         proc = step.proc
         try:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 from sqlalchemy import delete
 
-from kapal.services.auth import hash_secret
+from kapal.domain.hashes import hash_secret
 from kapal.services.context import Context
 from kapal.store.models import User, WebSession, now
 

@@ -17,6 +17,7 @@ import uvloop
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from kapal.domain.hashes import hash_secret
 from kapal.domain.uids import APP_UID_BASE
 from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.logs.hub import LogHub
@@ -43,7 +44,6 @@ from kapal.runtime.state import (
 from kapal.runtime.supervisor import Supervisor
 from kapal.sandbox.cgroups import Layout
 from kapal.sandbox.jail import detect
-from kapal.services.auth import hash_secret
 from kapal.settings import Settings
 from kapal.store.db import Store
 from kapal.store.models import (
@@ -390,7 +390,7 @@ def dyno_driver(settings: Settings, run_as: RunAs | None) -> Driver:
 
 async def serve(settings: Settings) -> None:
     """Run the agent until SIGTERM/SIGINT, then stop every dyno and return."""
-    store = Store.open(settings.database_url)
+    store = Store.connect(settings.database_url)  # `kapal up` migrated it
     hub = LogHub()
     agent_store = AgentStore(store, lambda: notify(settings.router_wake_socket))
     gateway = Gateway(agent_store)
@@ -432,7 +432,7 @@ async def serve(settings: Settings) -> None:
             rendezvous.close()
             await reconcile.shutdown()
             hub.close()  # ends live tails, so the sessions server can finish
-            sessions.should_exit = True
+            sessions.close()
             for task in background:
                 task.cancel()
     finally:

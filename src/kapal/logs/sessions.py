@@ -7,19 +7,12 @@ asks for `text/event-stream`, which is how Heroku's CLI reads `logplex_url`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
-
 from kapal.logs.filters import LogFilter
+from kapal.logs.http import Handler, HttpServer, Request, Response, text
 from kapal.logs.hub import LogHub
 from kapal.logs.sse import sse_comment, sse_event
 from kapal.logs.subscription import Entry, Subscription
@@ -55,24 +48,6 @@ async def _resolve(lookup: Lookup, secret: str) -> SessionRequest | None:
     return found
 
 
-class _LogStream(StreamingResponse):
-    """Leaves the hub however the response ends: finished, client gone, or cancelled."""
-
-    def __init__(
-        self, body: AsyncIterator[str], subscription: Subscription | None, media_type: str
-    ) -> None:
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        super().__init__(body, media_type=media_type, headers=headers)
-        self.subscription = subscription
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if self.subscription is not None:
-                self.subscription.close()
-
-
 async def _entries(
     backlog: list[Entry],
     subscription: Subscription | None,
@@ -98,13 +73,13 @@ async def _entries(
         yield entry
 
 
-async def _plain(entries: AsyncIterator[Entry | None]) -> AsyncIterator[str]:
+async def _plain(entries: AsyncIterator[Entry | None]) -> AsyncGenerator[str, None]:
     async for entry in entries:
         if entry is not None:
             yield entry.line.format() + "\n"
 
 
-async def _events(entries: AsyncIterator[Entry | None]) -> AsyncIterator[str]:
+async def _events(entries: AsyncIterator[Entry | None]) -> AsyncGenerator[str, None]:
     # A first comment lets EventSource clients see the stream open before any line arrives.
     yield sse_comment("connected")
     async for entry in entries:
@@ -119,17 +94,30 @@ def _last_event_id(request: Request) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def session_app(hub: LogHub, lookup: Lookup, keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
-    """The ASGI app the agent serves on settings.logs_port."""
+def _stream(
+    body: AsyncGenerator[str, None], subscription: Subscription | None, media_type: str
+) -> Response:
+    """Leaves the hub however the response ends: finished, client gone, or cancelled."""
+    return Response(
+        200,
+        f"{media_type}; charset=utf-8",
+        body,
+        {"cache-control": "no-cache", "x-accel-buffering": "no"},
+        subscription.close if subscription is not None else lambda: None,
+    )
 
-    async def stream(request: Request) -> Response:
-        session = await _resolve(lookup, request.path_params["secret"])
+
+def session_app(hub: LogHub, lookup: Lookup, keepalive: float = KEEPALIVE_SECONDS) -> Handler:
+    """What the agent answers on settings.logs_port."""
+
+    async def stream(secret: str, request: Request) -> Response:
+        session = await _resolve(lookup, secret)
         if session is None:
-            return PlainTextResponse("Log session not found or expired.\n", status_code=404)
+            return text(404, "Log session not found or expired.\n")
         try:
             log_filter = LogFilter(session.dyno, session.source)
         except ValueError as exc:
-            return PlainTextResponse(f"{exc}\n", status_code=400)
+            return text(400, f"{exc}\n")
         sse = "text/event-stream" in request.headers.get("accept", "")
         resume_after = _last_event_id(request) if sse else None
         # Subscribe before reading history, with no await between: no line falls in a gap.
@@ -143,31 +131,21 @@ def session_app(hub: LogHub, lookup: Lookup, keepalive: float = KEEPALIVE_SECOND
         last_seq = max((e.seq for e in backlog if e.seq is not None), default=resume_after or 0)
         if sse:
             entries = _entries(backlog, subscription, last_seq, keepalive)
-            return _LogStream(_events(entries), subscription, "text/event-stream")
+            return _stream(_events(entries), subscription, "text/event-stream")
         entries = _entries(backlog, subscription, last_seq, None)
-        return _LogStream(_plain(entries), subscription, "text/plain")
+        return _stream(_plain(entries), subscription, "text/plain")
 
-    return Starlette(routes=[Route("/sessions/{secret}", stream, methods=["GET"])])
+    async def handle(request: Request) -> Response:
+        prefix, _, secret = request.path.partition("/sessions/")
+        if prefix or not secret or "/" in secret:
+            return text(404, "Not Found\n")
+        if request.method != "GET":
+            return text(405, "Method Not Allowed\n")
+        return await stream(secret, request)
+
+    return handle
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # The agent owns SIGTERM/SIGINT (it stops dynos gracefully); uvicorn must not take them.
-        yield
-
-
-def session_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
-    """A uvicorn server for session_app: `await server.serve()`; stop with should_exit."""
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="off",
-        # The URL path is the session secret: never write it to an access log.
-        access_log=False,
-        # Tails never end by themselves; hub.close() ends them, this is the backstop.
-        timeout_graceful_shutdown=5,
-        log_config=None,
-    )
-    return _Server(config)
+def session_server(app: Handler, host: str, port: int) -> HttpServer:
+    """The server for session_app: `await server.serve()`; stop with close()."""
+    return HttpServer(app, host, port)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import secrets
 
 from argon2 import PasswordHasher
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kapal.domain.errors import Conflict, InvalidParams, Unauthorized
+from kapal.domain.hashes import hash_secret
 from kapal.domain.names import validate_email
 from kapal.services.context import Context
 from kapal.store.models import Token, User
@@ -34,10 +34,6 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     username, _, password = decoded.partition(":")
     return username, password
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def signup(ctx: Context, email: str, password: str) -> tuple[User, str]:

@@ -4,6 +4,7 @@ file that the output stream URL follows until the build's status leaves `pending
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -23,9 +24,12 @@ from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed
 from kapal.build.python import PythonBuildpack
 from kapal.build.queue import BuildQueue
+from kapal.build.sandbox import BuildSandbox
 from kapal.build.slugs import SlugStore
 from kapal.domain.buildpacks import PYTHON, parse_buildpack
 from kapal.domain.errors import KapalError
+from kapal.runtime.slugs import built_name
+from kapal.sandbox.build_jail import Bind, BuildJail
 from kapal.services.addons import AddonView
 from kapal.services.appjson import (
     FirstDeploy,
@@ -59,6 +63,10 @@ class Builder:
         self.ctx = ctx
         self.queue = queue
         self.release_timeout = release_timeout
+        settings = ctx.settings
+        self.sandbox = BuildSandbox(
+            settings.sandbox, settings.builds_dir / "sandbox", tmp_size=settings.build_memory
+        )
 
     def _buildpacks(
         self,
@@ -66,20 +74,22 @@ class Builder:
         fetch_dir: Path,
         env_dir: Path,
         build_user: Callable[[], RunAs | None],
+        jail: BuildJail | None,
     ) -> list[Buildpack]:
         """The buildpacks a build runs: those set, in order, classic ones fetched under
         `fetch_dir` with their ENV_DIR under `env_dir`; without any, the built-in Python
-        buildpack detects the app."""
+        buildpack detects the app. Their commands run in `jail`, if any."""
         settings = self.ctx.settings
 
         def python(name: str = PYTHON) -> PythonBuildpack:
             return PythonBuildpack(
                 settings.build_python,
-                find_uv_bin(),
+                self.uv_bin,
                 name=name,
                 build_user=build_user,
                 runtimes_dir=settings.runtimes_dir,
                 runtime_roots=settings.runtime_roots,
+                jail=jail,
             )
 
         if not urls:
@@ -98,9 +108,14 @@ class Builder:
                         env_dir / str(number),
                         exports,
                         build_user=build_user,
+                        jail=jail,
                     )
                 )
         return chosen
+
+    @functools.cached_property
+    def uv_bin(self) -> str:
+        return find_uv_bin()
 
     def start(self, build_id: str) -> None:
         ahead = self.queue.must_wait_for()
@@ -154,29 +169,52 @@ class Builder:
     async def _compile(
         self, build: Build, app: App, config: dict[str, str], out: BuildOutput
     ) -> CompiledSlug:
-        """Compile the build's source into a stored slug, in the build's cgroup and
-        directories, which are gone when this returns (the release phase needs none)."""
+        """Compile the build's source into a stored slug, as the app's uid, in the build's
+        cgroup, jail and directories, which are gone when this returns (the release phase
+        needs none)."""
         settings = self.ctx.settings
         tmp = settings.builds_dir / "tmp"
         work, fetched, env = (tmp / f"{build.id}{suffix}" for suffix in ("", ".buildpacks", ".env"))
+        cache = settings.build_cache(app.id)
         cgroup = await asyncio.to_thread(self._cgroup, build.id)
 
         def build_user() -> RunAs | None:
-            """The unprivileged user, in the build's cgroup (only root can make either)."""
+            """The app's own uid, in the build's cgroup (only root can have either); the shared
+            user for an app from before apps had uids."""
             user = unprivileged()
-            return user if user is None or cgroup is None else replace(user, enter=cgroup.join)
+            if user is None:
+                return None
+            if app.uid is not None:
+                user = user.as_uid(app.uid)
+            return user if cgroup is None else replace(user, enter=cgroup.join)
 
         try:
-            return await compile_slug(
+            run_as = await asyncio.to_thread(build_user)
+            # What the build sees besides its directory (at /app), each at its own path.
+            binds = [
+                Bind(fetched, writable=True),  # the fetched buildpacks, their HOME
+                Bind(env),
+                Bind(cache, writable=True),
+                Bind(settings.runtimes_dir),
+                Bind(Path(self.uv_bin)),
+            ]
+            try:
+                jail = await asyncio.to_thread(self.sandbox.jail, run_as, work, binds)
+            except BuildFailed as exc:
+                out.error(exc.message)
+                raise
+            compiled = await compile_slug(
                 input_path(settings, build.id),
-                CompileDirs(work, settings.build_cache(app.id), config_vars=config),
+                CompileDirs(work, cache, config_vars=config),
                 out,
-                self._buildpacks(build.buildpacks, fetched, env, build_user),
+                self._buildpacks(build.buildpacks, fetched, env, lambda: run_as, jail),
                 SlugStore(settings.slugs_dir, settings.slug_max_bytes),
                 timeout=settings.build_timeout,
                 explicit=bool(build.buildpacks),
                 cgroup=cgroup,
             )
+            await asyncio.to_thread(_leave_tree, work, settings.dynos_dir / app.id, compiled)
+            return compiled
         finally:
             # Shielded: also when the API is stopping, no cgroup or secret file stays.
             await asyncio.shield(asyncio.to_thread(self._clean_up, cgroup, work, fetched, env))
@@ -325,3 +363,17 @@ class Builder:
             release = s.get(Release, release_id)
             assert release is not None
             return release
+
+
+def _leave_tree(work: Path, app_dynos: Path, compiled: CompiledSlug) -> None:
+    """Leave the compiled tree where the agent takes it as the slug's first release instead
+    of unpacking the archive again (kapal.runtime.slugs): a rename, as both are in the data
+    directory. Best effort: without it the agent unpacks."""
+    target = app_dynos / built_name(compiled.checksum.removeprefix("SHA256:"))
+    try:
+        for directory in (app_dynos.parent, app_dynos):
+            directory.mkdir(mode=0o711, exist_ok=True)
+        if not target.exists():
+            work.rename(target)
+    except OSError as exc:
+        log.warning("cannot leave the compiled tree for the agent: %s", exc)

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from kapal.domain.errors import InvalidParams, NotFound
 from kapal.domain.formation import DEFAULT_SIZE, normalise_size
+from kapal.domain.hashes import hash_secret
 from kapal.domain.names import CONFIG_KEY
 from kapal.domain.rendezvous import Launch, attach_secret, terminal_size
 from kapal.services.access import find_app
-from kapal.services.auth import hash_secret
 from kapal.services.config import MAX_CONFIG_BYTES
 from kapal.services.context import Context
 from kapal.services.formation import process_types

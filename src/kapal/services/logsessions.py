@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from kapal.domain.errors import InvalidParams
+from kapal.domain.hashes import hash_secret
 from kapal.domain.logline import SOURCES
 from kapal.services.access import find_app
-from kapal.services.auth import hash_secret
 from kapal.services.context import Context
 from kapal.store.models import LogSession, User, now
 

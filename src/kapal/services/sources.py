@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from kapal.build.sources import SourceTooLarge, receive
 from kapal.domain.errors import KapalError, NotFound
-from kapal.services.auth import hash_secret
+from kapal.domain.hashes import hash_secret
 from kapal.services.context import Context
 from kapal.settings import Settings
 from kapal.store.models import Source, User, now

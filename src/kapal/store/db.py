@@ -7,8 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,6 +57,11 @@ def postgres_driver_url(url: str) -> str:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision."""
+    # Imported here: Alembic (with Mako) is ~11 MB of memory that processes which never
+    # migrate, such as the agent (issue 4), should not carry.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
@@ -82,9 +85,15 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> Store:
+        """The store at `url`, its schema migrated to the newest revision first."""
         engine = make_engine(url)
         migrate(engine)
         return cls(engine)
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        """The store at `url` as it is: for processes started after `kapal up` migrated it."""
+        return cls(make_engine(url))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

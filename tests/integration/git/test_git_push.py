@@ -61,6 +61,9 @@ def test_pushing_flask_hello_builds_and_releases_it(pusher: Pusher) -> None:
         assert slug.checksum.startswith("SHA256:")
         slug_file = pusher.api.ctx.settings.slugs_dir / f"{slug.checksum[7:]}.tar.gz"
         assert slug_file.stat().st_size == slug.size
+        # The compiled tree is left for the agent, so the first release need not unpack.
+        built = pusher.api.ctx.settings.dynos_dir / pusher.app.id / f".built-{slug.checksum[7:]}"
+        assert (built / "Procfile").is_file() and (built / ".venv").is_dir()
         build = s.scalar(select(Build).where(Build.app_id == pusher.app.id))
         assert build is not None
         assert (build.status, build.slug_id, build.release_id) == ("succeeded", slug.id, v3.id)

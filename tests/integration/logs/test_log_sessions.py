@@ -4,9 +4,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from kapal.domain.logline import LogLine
+from kapal.logs.http import Handler, HttpServer
 from kapal.logs.hub import LogHub
 from kapal.logs.sessions import SessionRequest, session_app, session_server
 
@@ -32,19 +32,18 @@ def fixed(session: SessionRequest) -> Callable[[str], Awaitable[SessionRequest |
 
 
 @asynccontextmanager
-async def serving(hub: LogHub, app: Starlette) -> AsyncIterator[str]:
+async def serving(hub: LogHub, app: Handler) -> AsyncIterator[str]:
     server = session_server(app, "127.0.0.1", 0)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
+    async with asyncio.TaskGroup() as tasks:
+        task = tasks.create_task(server.serve())
+        started = tasks.create_task(server.started.wait())
+        await asyncio.wait((task, started), return_when=asyncio.FIRST_COMPLETED)
         assert not task.done(), "session server stopped while starting"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        hub.close()
-        server.should_exit = True
-        await task
+        try:
+            yield f"http://127.0.0.1:{server.port}"
+        finally:
+            hub.close()
+            server.close()
 
 
 async def wait_for_no_subscribers(hub: LogHub) -> None:
@@ -163,8 +162,10 @@ async def test_unknown_secret_is_404_and_a_sync_lookup_works() -> None:
         asked.append(secret)
         return SessionRequest("app-1", lines=10) if secret == "good" else None
 
-    transport = httpx.ASGITransport(app=session_app(hub, lookup))
-    async with httpx.AsyncClient(transport=transport, base_url="http://logs") as client:
+    async with (
+        serving(hub, session_app(hub, lookup)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         missing = await client.get("/sessions/nope")
         found = await client.get("/sessions/good")
     assert missing.status_code == 404
@@ -177,8 +178,45 @@ async def test_unknown_secret_is_404_and_a_sync_lookup_works() -> None:
 async def test_a_session_with_a_bad_filter_is_rejected() -> None:
     hub = LogHub()
     app = session_app(hub, fixed(SessionRequest("app-1", source="syslog")))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://logs") as client:
+    async with serving(hub, app) as base, httpx.AsyncClient(base_url=base) as client:
         response = await client.get("/sessions/s3cret")
     assert response.status_code == 400
     assert "source filter 'syslog'" in response.text
+
+
+async def test_other_paths_methods_and_garbage_are_refused() -> None:
+    hub = LogHub()
+    session = SessionRequest("app-1", lines=10)
+    async with (
+        serving(hub, session_app(hub, fixed(session))) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        assert (await client.get("/sessions/s3cret/more")).status_code == 404
+        assert (await client.get("/other/s3cret")).status_code == 404
+        assert (await client.post("/sessions/s3cret")).status_code == 405
+        assert (await client.get("/sessions/s3cr%65t")).status_code == 200
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"NONSENSE\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        writer.close()
+
+
+async def test_close_cuts_a_tail_that_does_not_end_after_the_grace_period() -> None:
+    hub = LogHub()
+    server = HttpServer(
+        session_app(hub, fixed(SessionRequest("app-1", tail=True))), "127.0.0.1", 0, grace=0.1
+    )
+    async with asyncio.TaskGroup() as tasks:
+        task = tasks.create_task(server.serve())
+        await server.started.wait()
+        async with (
+            httpx.AsyncClient() as client,
+            client.stream("GET", f"http://127.0.0.1:{server.port}/sessions/s3cret") as response,
+        ):
+            assert hub.subscriber_count("app-1") == 1
+            server.close()  # the hub was not closed: the tail would go on
+            await task
+            assert hub.subscriber_count("app-1") == 0
+            with pytest.raises(httpx.RemoteProtocolError):
+                await response.aread()

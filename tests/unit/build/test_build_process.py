@@ -60,3 +60,21 @@ def test_a_daemon_that_holds_the_output_does_not_hold_the_step(tmp_path: Path) -
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
     assert status == 0
     assert (tmp_path / "build.log").read_text() == "       started\n"
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_output_pipes_are_closed_on_either_loop(loop: str) -> None:
+    """The pipes' read ends are closed by the loop's transports: through the file object on
+    asyncio's loop, by libuv on uvloop's (whose second close, of the file object, must not
+    close the number again: see _spawned)."""
+
+    def run() -> tuple[int, str, str]:
+        if loop == "uvloop":
+            uvloop = pytest.importorskip("uvloop")
+            return uvloop.run(query(["echo", "hi"], env=ENV))
+        return asyncio.run(query(["echo", "hi"], env=ENV))
+
+    run()  # the loop's own lasting descriptors (libuv's signal pipe) are made once
+    before = set(os.listdir("/proc/self/fd"))
+    assert run()[:2] == (0, "hi\n")
+    assert set(os.listdir("/proc/self/fd")) <= before

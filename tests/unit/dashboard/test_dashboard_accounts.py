@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from tests.unit.dashboard.dashboard_helpers import PASSWORD, csrf_of, sign_up
 
 from kapal.dashboard.sessions import SESSION_TTL
-from kapal.services.auth import hash_secret
+from kapal.domain.hashes import hash_secret
 from kapal.services.context import Context
 from kapal.store.models import Token, WebSession, now
 

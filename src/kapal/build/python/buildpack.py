@@ -2,8 +2,10 @@
 an interpreter this machine has, then Django's collectstatic and the runtime defaults.
 
 uv runs the app's code (an sdist's setup.py), and collectstatic runs it too, so when the
-platform is root they run as the unprivileged build user, which is given the build directory
-and the app's cache first. The interpreters offered are those that user can run.
+platform is root they run as the unprivileged build user (the app's uid), which is given the
+build directory and the app's cache first, and in the build's jail when there is one, where
+the build directory is /app, as in the app's dynos. The interpreters offered are those that
+user can run (in the jail: those it shows, as the dynos' does).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from kapal.build.python.versions import (
 )
 from kapal.build.workspace import hand_over, place_file, read_app_file
 from kapal.domain.buildpacks import PYTHON
+from kapal.sandbox.build_jail import BuildJail
 from kapal.system_users import RunAs, unprivileged
 
 log = logging.getLogger(__name__)
@@ -112,12 +115,14 @@ class PythonBuildpack:
         name: str = PYTHON,
         runtimes_dir: Path | None = None,
         runtime_roots: Sequence[Path] = (),
+        jail: BuildJail | None = None,
     ) -> None:
         """`python` is the operator's Python, offered with the python3.N found in
         `interpreter_dirs` and the Pythons pyenv or uv installed in `runtime_roots`; those
         the build user cannot run are copied into `runtimes_dir` when an app asks for one.
         `build_user` says who runs uv, asked at each build: by default an unprivileged user
-        when the platform is root, else the platform's own user (None)."""
+        when the platform is root, else the platform's own user (None). With a `jail`, every
+        command runs in it."""
         self.python = python
         self.uv_bin = uv_bin
         self.search_path = search_path
@@ -126,6 +131,7 @@ class PythonBuildpack:
         self.name = name
         self.runtimes_dir = runtimes_dir
         self.runtime_roots = runtime_roots
+        self.jail = jail
 
     declares_defaults = False
 
@@ -170,7 +176,7 @@ class PythonBuildpack:
         await asyncio.to_thread(self._prepare, dirs, run_as)
         python = await self._install(dirs, manager, interpreter, env, out, run_as)
         env["PATH"] = f"{Path(python).parent}:{self.search_path}"
-        await collect_static(dirs, out, python=python, env=env, run_as=run_as)
+        await collect_static(dirs, out, python=python, env=env, run_as=run_as, jail=self.jail)
         await asyncio.to_thread(
             place_file, build_dir, profile.DIRECTORY, profile.NAME, profile.SCRIPT
         )
@@ -186,7 +192,9 @@ class PythonBuildpack:
             lambda: (runtimes.installations(copies_dir), runtimes.installations(self.runtime_roots))
         )
         extra = [install.executable for install in (*copies, *installed)]
-        found = await interpreters.available(self.python, env, run_as, self.interpreter_dirs, extra)
+        found = await interpreters.available(
+            self.python, env, run_as, self.interpreter_dirs, extra, jail=self.jail
+        )
         offered = {interpreter.version for interpreter in found}
         # Installed for a user the build user is not: offered, to be copied when chosen.
         copyable = {
@@ -209,7 +217,7 @@ class PythonBuildpack:
                 copied = await asyncio.to_thread(runtimes.provide, install, self.runtimes_dir)
             except runtimes.RuntimeUnavailable as exc:
                 raise BuildFailed(exc.args[0]) from None
-            if await interpreters.version_of(copied, env, run_as) is None:
+            if await interpreters.version_of(copied, env, run_as, self.jail) is None:
                 await asyncio.to_thread(runtimes.discard, install, self.runtimes_dir)
                 raise BuildFailed(
                     f"The copy of Python {choice.interpreter.full} does not run (see Kapal's log)."
@@ -230,6 +238,7 @@ class PythonBuildpack:
             timeout=None,
             cwd=dirs.build_dir,
             run_as=run_as,
+            jail=self.jail,
         )
         if status != 0:
             raise BuildFailed(f"Could not read Pipfile.lock: {last_words(stderr)}")
@@ -260,7 +269,7 @@ class PythonBuildpack:
         """Create the virtualenv with `interpreter` and install the dependencies `manager`
         (requirements.txt, Pipfile.lock or uv.lock) names into it; the virtualenv's python."""
         uv_version = await capture(
-            [self.uv_bin, "--version"], env=env, cwd=dirs.build_dir, run_as=run_as
+            [self.uv_bin, "--version"], env=env, cwd=dirs.build_dir, run_as=run_as, jail=self.jail
         )
         out.step(f"Installing dependencies with uv {''.join(uv_version.split()[1:2]) or '?'}")
         venv = dirs.build_dir / VENV
@@ -292,7 +301,9 @@ class PythonBuildpack:
 
         async def install() -> None:
             for argv, failure in steps:
-                status = await run_step(argv, cwd=dirs.build_dir, env=env, out=out, run_as=run_as)
+                status = await run_step(
+                    argv, cwd=dirs.build_dir, env=env, out=out, run_as=run_as, jail=self.jail
+                )
                 if status != 0:
                     raise BuildFailed(f"{failure} (uv exited with status {status}).")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from kapal.build.buildpack import CompileDirs
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed, capture, run_step
+from kapal.sandbox.build_jail import BuildJail
 from kapal.system_users import RunAs
 
 MANAGE_PY = "manage.py"
@@ -84,11 +85,14 @@ async def collect_static(
     python: str,
     env: Mapping[str, str],
     run_as: RunAs | None,
+    jail: BuildJail | None = None,
 ) -> None:
     """Run `manage.py collectstatic --noinput` with the virtualenv's `python` if it applies;
     its failure fails the build."""
     env = command_env(env, dirs.config_vars)
-    answer = await capture([python, "-c", HAS_DJANGO], env=env, cwd=dirs.build_dir, run_as=run_as)
+    answer = await capture(
+        [python, "-c", HAS_DJANGO], env=env, cwd=dirs.build_dir, run_as=run_as, jail=jail
+    )
     if answer.splitlines()[-1:] != ["True"]:
         return
     if disabled(dirs.config_vars):
@@ -106,6 +110,7 @@ async def collect_static(
         env=env,
         out=out,
         run_as=run_as,
+        jail=jail,
     )
     if status != 0:
         raise BuildFailed(f"Error while running '{shown}'.", hint=FAILURE_HINT)

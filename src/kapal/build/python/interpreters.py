@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kapal.build.process import BuildFailed, capture
 from kapal.build.python.versions import Interpreter
+from kapal.sandbox.build_jail import BuildJail
 from kapal.system_users import RunAs
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,13 @@ def runnable(paths: Sequence[Path], run_as: RunAs | None) -> list[Path]:
 
 
 async def version_of(
-    path: Path, env: Mapping[str, str], run_as: RunAs | None
+    path: Path, env: Mapping[str, str], run_as: RunAs | None, jail: BuildJail | None = None
 ) -> Interpreter | None:
+    """Its version, asked in the build's `jail` if any: one the jail does not show (nor, so,
+    the dynos') does not answer."""
     try:
         answer = await capture(
-            [str(path), "-I", "-c", QUERY], env=env, cwd=Path("/"), run_as=run_as
+            [str(path), "-I", "-c", QUERY], env=env, cwd=Path("/"), run_as=run_as, jail=jail
         )
         numbers, full = answer.split()
         major, minor, micro = (int(part) for part in numbers.split("."))
@@ -74,11 +77,13 @@ async def available(
     run_as: RunAs | None,
     dirs: Sequence[Path] = SEARCH_DIRS,
     extra: Sequence[Path] = (),
+    *,
+    jail: BuildJail | None = None,
 ) -> list[Interpreter]:
     """The interpreters `run_as` can run, with their versions, the configured one first."""
     paths = await asyncio.to_thread(lambda: runnable(candidates(configured, dirs, extra), run_as))
     if Path(configured) not in paths:
         user = run_as.name if run_as else "this process"
         log.warning("the configured Python %s cannot be run by %s: not offered", configured, user)
-    found = await asyncio.gather(*(version_of(path, env, run_as) for path in paths))
+    found = await asyncio.gather(*(version_of(path, env, run_as, jail) for path in paths))
     return [interpreter for interpreter in found if interpreter is not None]
