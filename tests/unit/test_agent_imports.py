@@ -7,6 +7,9 @@ import sys
 HEAVY = (
     *("alembic", "mako", "uvicorn", "starlette", "fastapi", "pydantic", "jinja2", "argon2"),
     *("httpx", "click", "anyio"),
+    # The agent's store speaks the DB-API (kapal.store.dbapi): SQLAlchemy is 24 MB with the
+    # models; psycopg (14 MB) is imported only when the store is PostgreSQL.
+    *("sqlalchemy", "psycopg"),
 )
 
 

@@ -44,14 +44,14 @@ class JailedDriver:
         shares: tuple[Path, ...] = (),
         memory_mb: dict[str, int] | None = None,
     ) -> None:
-        self.memory_mb = memory_mb or {}
         self.jail = jail
         self.name = jail.name
         self.cgroups = cgroups
         self.scratch = sandbox_dir / "mnt"
         self.etc = sandbox_dir / "etc"
         self.default_user = default_user
-        self.shares = tuple(p for p in shares if p.is_dir())
+        self.shares = shares  # those that exist when a dyno starts (made by builds)
+        self.memory_mb = memory_mb or {}
         self.groups: dict[int, Group] = {}  # by the pid of each dyno's first process
         for directory in (sandbox_dir, self.scratch, self.etc):
             directory.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ class JailedDriver:
                 scratch_size=SCRATCH,
                 hostname=_hostname(spec.dyno),
                 etc=passwd_files(self.etc, user.uid, user.gid),
-                shares=self.shares,
+                shares=tuple(path for path in self.shares if path.is_dir()),
                 tty=spec.tty is not None,
             )
             setup = self.jail.setup(confinement)
@@ -92,7 +92,7 @@ class JailedDriver:
                 DYNO_UMASK, drop=not self.jail.drops_privileges
             )
             argv = self.jail.command(spec.argv, confinement)
-            cwd = spec.cwd if self.jail.name == "none" else Path("/")
+            cwd = Path("/") if self.jail.wraps else spec.cwd  # a jail sets its own
             process = await start(spec, argv, cwd, preexec)
         except BaseException:
             if group is not None:
@@ -111,7 +111,7 @@ class JailedDriver:
         else:
             # Every process of the dyno, but the jail's own first process: it ends with the
             # command and reports its exit status (the app's, not the signal's).
-            group.signal(sig, spare=() if self.jail.name == "none" else (process.pid,))
+            group.signal(sig, spare=(process.pid,) if self.jail.wraps else ())
 
     def running(self, process: Process) -> bool:
         group = self.groups.get(process.pid)

@@ -56,6 +56,8 @@ class Jail(Protocol):
     name: str
     # Whether the command itself drops to the uid (else the child does before exec).
     drops_privileges: bool
+    # Whether the jail's own process runs first and reports the command's exit status.
+    wraps: bool
 
     def home(self, app: Path) -> Path:
         """Where the tree sees `app` (its HOME)."""
@@ -75,6 +77,7 @@ class NoJail:
 
     name = "none"
     drops_privileges = False
+    wraps = False
 
     def home(self, app: Path) -> Path:
         return app
@@ -106,6 +109,7 @@ def _scratch(c: Confinement) -> tuple[Path, Path]:
 class Bubblewrap:
     name = "bubblewrap"
     drops_privileges = False
+    wraps = True
 
     def __init__(self, bwrap: str = "bwrap") -> None:
         self.bwrap = bwrap
@@ -163,6 +167,7 @@ class Unshare:
 
     name = "unshare"
     drops_privileges = True
+    wraps = True
 
     def __init__(
         self, unshare: str = "unshare", setpriv: str = "setpriv", init: str = "/usr/bin/tini"

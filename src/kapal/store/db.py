@@ -83,6 +83,11 @@ class Store:
             engine.execution_options(**{SNAPSHOT: True}), autoflush=False, expire_on_commit=False
         )
 
+    @property
+    def url(self) -> str:
+        """The database URL, password included: for what connects without SQLAlchemy."""
+        return self.engine.url.render_as_string(hide_password=False)
+
     @classmethod
     def open(cls, url: str) -> Store:
         """The store at `url`, its schema migrated to the newest revision first."""

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, select
 
 from kapal.domain.logline import LogLine
-from kapal.entrypoints.agent import AgentStore
+from kapal.entrypoints.agent_store import AgentStore
 from kapal.runtime.backoff import Backoff
 from kapal.runtime.driver import Driver, PlainDriver
 from kapal.runtime.dyno import Timing
@@ -212,7 +212,7 @@ async def running(
 ) -> AsyncIterator[Agent]:
     """The agent's runtime (reconcile loop, supervisor, rendezvous on a free port); dynos run
     as `run_as` if given (the agent as root), else as the test's own user."""
-    gateway = Gateway(store or AgentStore(world.store))
+    gateway = Gateway(store or AgentStore(world.store.url))
     slugs = SlugCache(world.slugs_dir, world.dynos_dir, run_as)
     supervisor = Supervisor(
         driver=driver or PlainDriver(run_as),

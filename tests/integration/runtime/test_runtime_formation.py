@@ -14,7 +14,7 @@ import httpx
 import pytest
 from tests.integration.runtime.harness import WEB, World, running
 
-from kapal.entrypoints.agent import AgentStore
+from kapal.entrypoints.agent_store import AgentStore
 from kapal.runtime.backoff import Backoff
 from kapal.runtime.dyno import Timing
 from kapal.runtime.state import DynoRow
@@ -221,7 +221,7 @@ class RecordedRows(AgentStore):
     """Notes, with each write of the dyno rows, how many log lines there were by then."""
 
     def __init__(self, world: World) -> None:
-        super().__init__(world.store)
+        super().__init__(world.store.url)
         self.world = world
         self.writes: list[tuple[int, dict[str, int | None]]] = []
 

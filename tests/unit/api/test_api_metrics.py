@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from tests.unit.api.test_api import signup
 
 from kapal.api.app import create_api
-from kapal.entrypoints.agent import AgentStore
+from kapal.entrypoints.agent_store import AgentStore
 from kapal.runtime.state import MemoryReading
 from kapal.services.context import Context
 from kapal.settings import Settings
@@ -36,7 +36,7 @@ def test_samples_are_recorded_listed_and_forgotten_after_a_day(ctx: Context) -> 
         client.post("/apps", json={"name": "my-app"}, headers=auth)
         with ctx.store.session() as s:
             app_id = s.scalars(select(App.id).where(App.name == "my-app")).one()
-        agent = AgentStore(ctx.store)
+        agent = AgentStore(ctx.store.url)
         keep = timedelta(hours=24)
         agent.record_memory([MemoryReading(app_id, "web.1", 300 * MB, 512 * MB)], keep)
         with ctx.store.session() as s:  # a day old: forgotten at the next recording
