@@ -100,10 +100,9 @@ class RunAs:
         `group`, `extra_groups` or `umask` arguments."""
         return {"preexec_fn": self.preexec(umask)}
 
-    def preexec(self, umask: int, *, drop: bool = True) -> Callable[[], None]:
+    def preexec(self, umask: int) -> Callable[[], None]:
         """What the forked child does before exec: `enter` (as root), then become the user,
-        with no supplementary groups, this umask and the rlimits. `drop=False` leaves the
-        change of user to the command (a sandbox that drops privileges itself)."""
+        with no supplementary groups, this umask and the rlimits."""
         uid, gid, enter = self.uid, self.gid, self.enter
         # Computed here, in the parent: the child only makes system calls.
         limits = _limits(self.nofile, self.nproc)
@@ -111,10 +110,9 @@ class RunAs:
         def become() -> None:
             if enter is not None:
                 enter()
-            if drop:
-                os.setgroups([])  # root's supplementary groups must not be inherited
-                os.setresgid(gid, gid, gid)
-                os.setresuid(uid, uid, uid)  # last: it ends the right to do the above
+            os.setgroups([])  # root's supplementary groups must not be inherited
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)  # last: it ends the right to do the above
             os.umask(umask)
             for which, value in limits:
                 resource.setrlimit(which, (value, value))

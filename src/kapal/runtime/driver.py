@@ -117,17 +117,27 @@ class PlainDriver:
 
 
 async def start(
-    spec: LaunchSpec, argv: list[str], cwd: Path, preexec: Callable[[], None]
+    spec: LaunchSpec,
+    argv: list[str],
+    cwd: Path,
+    preexec: Callable[[], None],
+    env: dict[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> Process:
     """Start `argv` (the dyno's command, or a sandbox wrapping it) with the dyno's stdio, in a
-    session of its own; `preexec` runs in the child before exec. Every driver starts dynos
+    session of its own; `preexec` runs in the child before exec. `env` (default: the dyno's)
+    is what exec gets, `pass_fds` descriptors the child keeps. Every driver starts dynos
     through this one function."""
+    env = spec.env if env is None else env
     if spec.tty is not None:
-        return await terminal.start(argv, cwd=cwd, env=spec.env, size=spec.tty, preexec=preexec)
+        return await terminal.start(
+            argv, cwd=cwd, env=env, size=spec.tty, preexec=preexec, pass_fds=pass_fds
+        )
     return await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
-        env=spec.env,
+        env=env,
+        pass_fds=pass_fds,
         stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,

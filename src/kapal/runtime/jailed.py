@@ -88,12 +88,13 @@ class JailedDriver:
             )
             setup = self.jail.setup(confinement)
             enter = _chain(group.join if group is not None else None, setup)
-            preexec = dataclasses.replace(user, enter=enter).preexec(
-                DYNO_UMASK, drop=not self.jail.drops_privileges
-            )
-            argv = self.jail.command(spec.argv, confinement)
+            preexec = dataclasses.replace(user, enter=enter).preexec(DYNO_UMASK)
+            launch = self.jail.command(spec.argv, spec.env, confinement)
             cwd = Path("/") if self.jail.wraps else spec.cwd  # a jail sets its own
-            process = await start(spec, argv, cwd, preexec)
+            try:
+                process = await start(spec, launch.argv, cwd, preexec, launch.env, launch.fds)
+            finally:
+                launch.close()
         except BaseException:
             if group is not None:
                 group.remove()

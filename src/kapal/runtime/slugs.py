@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import tarfile
 import time
 from collections.abc import Collection
@@ -130,17 +131,40 @@ def built_name(hexdigest: str) -> str:
 
 
 def _adopt_built(built: Path, target: Path, owner: RunAs | None) -> bool:
-    """Take the build's own tree as the release's (renamed: same file system, no copy)."""
+    """Take the build's own tree as the release's (renamed: same file system, no copy), held
+    to what unpacking the archive allows: only directories, files and links, no setuid or
+    setgid bits, everything the owner's (the build left root's files in it too)."""
     try:
         if built.is_symlink() or not built.is_dir():
             return False
-        if owner is not None and not owner.owns(built):
+        problem = _sanitise(built)
+        if problem is not None:
+            logger.warning("not using the built tree %s (%s): unpacking instead", built, problem)
+            shutil.rmtree(built, ignore_errors=True)
+            return False
+        if owner is not None:
             owner.hand_over(built)
         os.rename(built, target)
     except OSError as exc:
         logger.warning("cannot use the built tree %s, unpacking instead: %s", built, exc)
         return False
     return True
+
+
+def _sanitise(tree: Path) -> str | None:
+    """Clear setuid/setgid bits in `tree` (links not followed); what makes it unusable, if
+    anything (a device, fifo or socket: the archive refuses them)."""
+    for root, dirs, files in os.walk(tree):
+        for name in (*dirs, *files):
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                return f"{path} is a special file"
+            if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+    return None
 
 
 class SlugCache:
@@ -211,8 +235,9 @@ class SlugCache:
 
 
 def _older(entry: os.DirEntry[str], seconds: float) -> bool:
+    """By its change time, which the build cannot set (it could set the modification time)."""
     try:
-        return entry.stat(follow_symlinks=False).st_mtime < time.time() - seconds
+        return entry.stat(follow_symlinks=False).st_ctime < time.time() - seconds
     except OSError:
         return False
 

@@ -36,6 +36,7 @@ async def start(
     env: dict[str, str],
     size: Size,
     preexec: Callable[[], None],
+    pass_fds: tuple[int, ...] = (),
 ) -> Process:
     """Start `argv` in a session of its own with a new terminal of `size` as its stdio and
     controlling terminal; `preexec` (the driver's) runs in the child after that."""
@@ -50,6 +51,7 @@ async def start(
             stdout=slave,
             stderr=slave,
             close_fds=True,
+            pass_fds=pass_fds,
             preexec_fn=_controlled_by(slave, preexec),
         )
     except BaseException:

@@ -3,9 +3,12 @@
 Three drivers behind one interface, chosen at start-up by `detect`:
 - `bubblewrap`: the agent (root) prepares the dyno's own mount namespace with a tmpfs scratch and
   the slug at /app, drops to the app's uid, then bwrap makes user, pid, ipc, uts and cgroup
-  namespaces and a new root of read-only system directories;
-- `unshare`: the same root built by hand (binds, chroot) for machines without bwrap, with
-  util-linux's `unshare` for the pid namespace and `setpriv` to drop privileges;
+  namespaces and a new read-only root of system directories, with no user namespaces inside;
+- `unshare`: the same root built by hand (binds, pivot_root) for machines without bwrap; then,
+  as the app's uid, util-linux's `unshare` makes a user and a pid namespace (`tini` its init).
+
+The jails' own programs are the machine's, by absolute paths, never ones a dyno's PATH or
+slug could choose; bwrap, which runs before its jail exists, gets an environment of its own.
 - `none`: the process only runs as the app's uid in the release's directory (no namespaces).
 
 A dyno's /app is an overlay: the release's unpacked slug below (shared by its dynos, never
@@ -20,7 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -52,10 +55,30 @@ class Confinement:
     tty: bool = False  # keeps its controlling terminal (no new session)
 
 
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+def system_program(name: str) -> str:
+    """The machine's own `name`, by absolute path (never looked up in a dyno's PATH)."""
+    return shutil.which(name, path=CLEAN_ENV["PATH"]) or f"/usr/bin/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start a jailed command: argv, the environment exec gets, and descriptors the
+    child keeps (the caller closes them once the child started)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    fds: tuple[int, ...] = ()
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
 class Jail(Protocol):
     name: str
-    # Whether the command itself drops to the uid (else the child does before exec).
-    drops_privileges: bool
     # Whether the jail's own process runs first and reports the command's exit status.
     wraps: bool
 
@@ -63,8 +86,8 @@ class Jail(Protocol):
         """Where the tree sees `app` (its HOME)."""
         ...
 
-    def command(self, argv: list[str], c: Confinement) -> list[str]:
-        """`argv` wrapped in the jail's own commands."""
+    def command(self, argv: list[str], env: Mapping[str, str], c: Confinement) -> Launch:
+        """`argv` with environment `env`, wrapped in the jail's own commands."""
         ...
 
     def setup(self, c: Confinement) -> Callable[[], None] | None:
@@ -76,14 +99,13 @@ class NoJail:
     """Own uid only: the fallback where namespaces cannot be had."""
 
     name = "none"
-    drops_privileges = False
     wraps = False
 
     def home(self, app: Path) -> Path:
         return app
 
-    def command(self, argv: list[str], c: Confinement) -> list[str]:
-        return argv
+    def command(self, argv: list[str], env: Mapping[str, str], c: Confinement) -> Launch:
+        return Launch(argv, dict(env))
 
     def setup(self, c: Confinement) -> Callable[[], None] | None:
         return None
@@ -107,20 +129,24 @@ def _scratch(c: Confinement) -> tuple[Path, Path]:
 
 
 class Bubblewrap:
+    """bwrap, found by an absolute path and started with an empty environment (a config var
+    such as PATH or LD_PRELOAD must not choose what runs before the jail exists); its options
+    and the dyno's environment reach it through a file descriptor (`--args`), so no secret
+    shows in the machine's process list."""
+
     name = "bubblewrap"
-    drops_privileges = False
     wraps = True
 
-    def __init__(self, bwrap: str = "bwrap") -> None:
-        self.bwrap = bwrap
+    def __init__(self, bwrap: str | None = None) -> None:
+        self.bwrap = bwrap or system_program("bwrap")
 
     def home(self, app: Path) -> Path:
         return APP
 
-    def command(self, argv: list[str], c: Confinement) -> list[str]:
+    def command(self, argv: list[str], env: Mapping[str, str], c: Confinement) -> Launch:
         args = [
-            self.bwrap,
             "--unshare-user",
+            "--disable-userns",  # no user namespaces inside: no way to regain capabilities
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
@@ -148,10 +174,19 @@ class Bubblewrap:
         args += ["--proc", "/proc", "--dev", "/dev"]
         args += ["--bind", str(c.scratch / "app"), str(APP)]
         args += ["--bind", str(c.scratch / "tmp"), "/tmp"]  # noqa: S108 (the jail's own /tmp)
-        args += ["--chdir", str(APP)]
+        args += ["--remount-ro", "/", "--chdir", str(APP), "--clearenv"]
+        for key, value in env.items():
+            args += ["--setenv", key, value]
         if not c.tty:
             args.append("--new-session")  # no TIOCSTI into a terminal it does not own
-        return [*args, "--", *argv]
+        fd = os.memfd_create("bwrap-args")
+        try:
+            os.write(fd, b"".join(arg.encode() + b"\0" for arg in args))
+            os.lseek(fd, 0, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return Launch([self.bwrap, "--args", str(fd), "--", *argv], CLEAN_ENV, (fd,))
 
     def setup(self, c: Confinement) -> Callable[[], None] | None:
         def prepare() -> None:
@@ -161,47 +196,38 @@ class Bubblewrap:
 
 
 class Unshare:
-    """The root bwrap builds, built with mount(2) and chroot(2); `unshare --pid --fork
-    --mount-proc` gives the pid namespace, `setpriv` drops to the app's uid and `tini` is the
-    namespace's init."""
+    """The root bwrap builds, built by hand: bind mounts and pivot_root(2) as root in the
+    child; then, as the app's uid, util-linux's `unshare` makes a user namespace (so that it
+    may mount /proc) and the pid namespace, with `tini` as its init. Nothing runs as root
+    after the child's own setup, and the programs are named by absolute paths."""
 
     name = "unshare"
-    drops_privileges = True
     wraps = True
 
-    def __init__(
-        self, unshare: str = "unshare", setpriv: str = "setpriv", init: str = "/usr/bin/tini"
-    ) -> None:
-        self.unshare = unshare
-        self.setpriv = setpriv
+    def __init__(self, unshare: str | None = None, init: str | None = None) -> None:
+        self.unshare = unshare or system_program("unshare")
         # The namespace's pid 1 ignores signals it has no handler for: tini is a pid 1 that
         # reaps orphans and passes signals on, so the command behaves as outside.
-        self.init = init
+        self.init = init or system_program("tini")
 
     def home(self, app: Path) -> Path:
         return APP
 
-    def command(self, argv: list[str], c: Confinement) -> list[str]:
-        return [
+    def command(self, argv: list[str], env: Mapping[str, str], c: Confinement) -> Launch:
+        wrapper = [
             self.unshare,
+            "--user",
+            "--map-current-user",
             "--pid",
             "--fork",
             "--kill-child",
             "--mount-proc",
             "--propagation=unchanged",
             "--",
-            self.setpriv,
-            f"--reuid={c.uid}",
-            f"--regid={c.gid}",
-            "--clear-groups",
-            "--no-new-privs",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
             self.init,
             "--",
-            *argv,
         ]
+        return Launch([*wrapper, *argv], dict(env), ())
 
     def setup(self, c: Confinement) -> Callable[[], None] | None:
         # Read in the parent: the child only makes system calls.
@@ -215,8 +241,10 @@ class Unshare:
             socket.sethostname(c.hostname)
             app, tmp = _scratch(c)
             root = c.scratch / "root"
+            root.mkdir()
+            mounts.bind(root, root, writable=True)  # pivot_root needs a mount point
             for name in ("usr", "etc", "proc", "dev", "tmp", "app", *dirs):
-                (root / name).mkdir(parents=True)
+                (root / name).mkdir()
             for name in ("usr", "etc", *dirs):
                 mounts.bind(Path("/", name), root / name)
             for name, target in links.items():
@@ -226,15 +254,20 @@ class Unshare:
                     mounts.bind(c.etc / name, root / "etc" / name)
             for name in devices:
                 (root / "dev" / name).touch()
-                mounts.bind(Path("/dev", name), root / "dev" / name, writable=True)
+                mounts.bind(Path("/dev", name), root / "dev" / name, writable=True, devices=True)
             for share in c.shares:
                 inside = root / share.relative_to("/")
                 inside.mkdir(parents=True, exist_ok=True)
                 mounts.bind(share, inside)
             mounts.bind(app, root / "app", writable=True)
             mounts.bind(tmp, root / "tmp", writable=True)
-            os.chroot(root)
+            # `unshare` needs a /proc to map the uid; it shows only the app's own processes
+            # until `--mount-proc` replaces it with the pid namespace's.
+            mounts.proc(root / "proc", hidepid=2)
+            mounts.remount_read_only(root)
+            mounts.pivot_root(root)
             os.chdir(APP)
+            mounts.no_new_privileges()
 
         return prepare
 
@@ -304,22 +337,25 @@ def trial(jail: Jail, work: Path, uid: int, gid: int) -> str | None:
         for directory, mode in ((base, 0o711), (app, 0o755), (scratch, 0o711)):
             directory.chmod(mode)
         c = Confinement(uid, gid, app, scratch, 1 << 20, "trial")
-        setup = jail.setup(c)
-        child = (
-            setup if jail.drops_privileges else RunAs("trial", uid, gid, enter=setup).preexec(0o077)
-        )
-        argv = jail.command(["/bin/sh", "-c", "test -d /proc/self && test -r /app"], c)
-        if shutil.which(argv[0]) is None:
-            return f"{argv[0]} is not installed"
-        result = subprocess.run(
-            argv,
-            preexec_fn=child,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env={"PATH": "/usr/bin:/bin"},
-            check=False,
-        )
+        child = RunAs("trial", uid, gid, enter=jail.setup(c)).preexec(0o077)
+        probe = ["/bin/sh", "-c", "test -d /proc/self && test -r /app"]
+        launch = jail.command(probe, CLEAN_ENV, c)
+        if not Path(launch.argv[0]).is_file():
+            launch.close()
+            return f"{launch.argv[0]} is not installed"
+        try:
+            result = subprocess.run(
+                launch.argv,
+                preexec_fn=child,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=launch.env,
+                pass_fds=launch.fds,
+                check=False,
+            )
+        finally:
+            launch.close()
         if result.returncode != 0:
             return (result.stderr.strip() or f"exit status {result.returncode}")[-300:]
         return None

@@ -282,3 +282,48 @@ def test_detection_finds_bubblewrap_with_the_agents_umask(settings: Settings) ->
     from kapal.sandbox.jail import detect
 
     assert detect(None, settings.sandbox_dir / "trial", UID_A, UID_A).name == "bubblewrap"
+
+
+HIJACK = "#!/bin/sh\necho ESCAPED-$(basename $0)\n"
+
+
+def test_config_and_slug_cannot_choose_the_jails_own_programs(
+    apps: tuple[World, World], driver: JailedDriver, settings: Settings
+) -> None:
+    """PATH and LD_PRELOAD are the app's config vars, and its slug may hold programs named
+    bwrap, unshare or tini: none of them may run in place of the jail's own (they would run
+    before the jail exists). Inside, the dyno has no capabilities and gains none."""
+    a, _ = apps
+    fakes = settings.data_dir / "fakes"
+    fakes.mkdir(mode=0o755)
+    fakes.chmod(0o755)
+    for name in ("bwrap", "unshare", "tini", "setpriv"):
+        (fakes / name).write_text(HIJACK)
+        (fakes / name).chmod(0o755)
+    probe = (
+        'echo "jailed $(id -u)"; grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; '
+        "touch /kapal-probe 2>/dev/null && echo root-writable; "
+        "unshare -Ur true 2>/dev/null && echo nested-userns; sleep 1000"
+    )
+    slug_files = {f".venv/bin/{name}": HIJACK for name in ("bwrap", "unshare", "tini")}
+    config = {"PATH": f"{fakes}:/app/.venv/bin:/usr/bin:/bin", "LD_PRELOAD": "/nonexistent.so"}
+
+    async def scenario() -> None:
+        async with running(a, driver=driver, run_as=driver.default_user):
+            deploy(a, probe, slug_files, config)
+            await a.eventually(
+                lambda: any(m.startswith("NoNewPrivs") for m in a.log.messages("worker.1", "app")),
+                "the probe",
+            )
+            await asyncio.sleep(0.5)
+
+    asyncio.run(scenario())
+    lines = a.log.messages("worker.1", "app")
+    assert not any("ESCAPED" in line for line in lines), lines
+    assert f"jailed {UID_A}" in lines
+    status = dict(line.split(":\t") for line in lines if ":\t" in line)
+    assert status == {"CapEff": "0000000000000000", "CapBnd": status["CapBnd"], "NoNewPrivs": "1"}
+    assert "root-writable" not in lines
+    if driver.name == "bubblewrap":
+        assert status["CapBnd"] == "0000000000000000"
+        assert "nested-userns" not in lines

@@ -166,24 +166,43 @@ def test_an_owner_kept_out_by_a_parent_is_an_r99(open_dir: Path) -> None:
         asyncio.run(cache.ensure("app1", 1, checksum))
 
 
-def test_first_release_takes_the_builds_own_tree_and_stale_ones_go(tmp_path: Path) -> None:
+def test_first_release_takes_the_builds_own_tree_and_stale_ones_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The build leaves the tree it packed as .built-<digest>: the slug's first release is
-    that tree, renamed; the next release of the same slug unpacks the archive."""
+    that tree, renamed (setuid bits cleared); the next release of the same slug unpacks the
+    archive. Trees no release took go after a while, whatever time the build set on them."""
     cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
     checksum = make_slug(cache.slugs_dir, {"./app.py": "from the archive\n"})
     built = cache.dynos_dir / "app1" / built_name(checksum.removeprefix("SHA256:"))
     built.mkdir(parents=True)
     (built / "app.py").write_text("from the build\n")
+    (built / "tool").write_text("")
+    (built / "tool").chmod(0o4755)
 
     first = asyncio.run(cache.ensure("app1", 5, checksum))
     assert (first / "app.py").read_text() == "from the build\n"
+    assert stat.S_IMODE((first / "tool").stat().st_mode) == 0o755
     assert not built.exists()
     second = asyncio.run(cache.ensure("app1", 6, checksum))
     assert (second / "app.py").read_text() == "from the archive\n"
 
-    stale, fresh = cache.dynos_dir / "app1" / ".built-00", cache.dynos_dir / "app1" / ".built-01"
-    for tree in (stale, fresh):
-        tree.mkdir()
-    os.utime(stale, (0, 0))
+    kept = cache.dynos_dir / "app1" / ".built-01"
+    kept.mkdir()
     asyncio.run(cache.prune({("app1", 5), ("app1", 6)}))
-    assert not stale.exists() and fresh.exists()
+    assert kept.exists()
+    os.utime(kept, (4102444800, 4102444800))  # the year 2100: does not keep it
+    monkeypatch.setattr("kapal.runtime.slugs.BUILT_KEPT", -1.0)
+    asyncio.run(cache.prune({("app1", 5), ("app1", 6)}))
+    assert not kept.exists()
+
+
+def test_a_built_tree_with_a_special_file_is_not_taken(tmp_path: Path) -> None:
+    cache = SlugCache(tmp_path / "slugs", tmp_path / "dynos")
+    checksum = make_slug(cache.slugs_dir, {"./app.py": "from the archive\n"})
+    built = cache.dynos_dir / "app1" / built_name(checksum.removeprefix("SHA256:"))
+    built.mkdir(parents=True)
+    os.mkfifo(built / "pipe")
+    release = asyncio.run(cache.ensure("app1", 3, checksum))
+    assert (release / "app.py").read_text() == "from the archive\n"
+    assert not (release / "pipe").exists() and not built.exists()

@@ -3,6 +3,7 @@ given, the bwrap command line and the passwd a jail shows."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from kapal.domain.errors import InvalidParams
 from kapal.domain.formation import parse_memory_overrides, size_limits
 from kapal.sandbox.cgroups import TRACKER, Group, Limits, _hierarchies
-from kapal.sandbox.jail import Bubblewrap, Confinement, passwd_files
+from kapal.sandbox.jail import CLEAN_ENV, Bubblewrap, Confinement, passwd_files
 from kapal.settings import Settings
 
 HYBRID_MOUNTS = """\
@@ -97,14 +98,31 @@ def test_bwrap_command_shows_only_what_the_dyno_needs(tmp_path: Path) -> None:
     c = Confinement(
         1_200_000_007, 1_200_000_007, tmp_path / "v3", tmp_path / "mnt", 1 << 20, "dyno-web-1", etc
     )
-    argv = Bubblewrap().command(["/bin/bash", "-c", "gunicorn app:app"], c)
-    assert argv[-4:] == ["--", "/bin/bash", "-c", "gunicorn app:app"]
-    binds = [tuple(argv[i + 1 : i + 3]) for i, arg in enumerate(argv) if arg.endswith("bind")]
+    env = {"DATABASE_URL": "postgres://u:secret@db/x", "LD_PRELOAD": "/app/evil.so"}
+    launch = Bubblewrap().command(["/bin/bash", "-c", "gunicorn app:app"], env, c)
+    try:
+        args = [a.decode() for a in os.pread(launch.fds[0], 1 << 20, 0).split(b"\0")[:-1]]
+    finally:
+        launch.close()
+    # bwrap by absolute path, with nothing of the dyno's environment: PATH or LD_PRELOAD
+    # cannot choose what runs before the jail; the secrets reach it through the descriptor.
+    assert launch.argv[0].startswith("/") and launch.argv[1:3] == ["--args", str(launch.fds[0])]
+    assert launch.argv[-4:] == ["--", "/bin/bash", "-c", "gunicorn app:app"]
+    assert launch.env == CLEAN_ENV
+    assert "secret" not in " ".join(launch.argv)
+    setenv = [tuple(args[i + 1 : i + 3]) for i, arg in enumerate(args) if arg == "--setenv"]
+    assert sorted(setenv) == sorted(env.items())
+    assert "--clearenv" in args and "--disable-userns" in args
+    assert args[args.index("--remount-ro") + 1] == "/"
+    binds = [tuple(args[i + 1 : i + 3]) for i, arg in enumerate(args) if arg.endswith("bind")]
     sources = {source for source, _ in binds}
     assert ("/usr", "/usr") in binds and ("/etc", "/etc") in binds
     assert (str(tmp_path / "mnt" / "app"), "/app") in binds
     assert str(tmp_path / "v3") not in sources  # the release is only reached through /app
-    assert "--new-session" in argv and "--unshare-pid" in argv and "--unshare-user" in argv
+    assert "--new-session" in args and "--unshare-pid" in args and "--unshare-user" in args
     assert "dyno:x:1200000007:1200000007:dyno:/app:/bin/bash" in (etc / "passwd").read_text()
-    tty = Confinement(1, 1, tmp_path, tmp_path, 1, "h", tty=True)
-    assert "--new-session" not in Bubblewrap().command(["sh"], tty)
+    tty = Bubblewrap().command(["sh"], {}, Confinement(1, 1, tmp_path, tmp_path, 1, "h", tty=True))
+    try:
+        assert b"--new-session" not in os.pread(tty.fds[0], 1 << 20, 0)
+    finally:
+        tty.close()
