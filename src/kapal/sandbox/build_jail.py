@@ -25,13 +25,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kapal.sandbox.jail import APP, SYSTEM_TOP
+from kapal.sandbox.jail import APP, bwrap_root
 from kapal.system_users import RunAs
 
 log = logging.getLogger(__name__)
 
 SEEN_BY_ALL = (Path("/usr"), Path("/etc"))  # bound whole, so not bound again below them
-RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,36 +70,7 @@ class BuildJail:
     ) -> tuple[list[str], dict[str, str]]:
         """The command that runs `argv` in the jail (in `cwd`, seen from inside) and its
         environment; it is started from /."""
-        args = [
-            self.bwrap,
-            "--unshare-user",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--die-with-parent",
-            "--hostname",
-            self.hostname,
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            "--ro-bind",
-            "/etc",
-            "/etc",
-        ]
-        for name in SYSTEM_TOP:
-            path = Path("/", name)
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                args += ["--ro-bind", str(path), str(path)]
-        if self.etc is not None:
-            for name in ("passwd", "group"):
-                args += ["--ro-bind", str(self.etc / name), f"/etc/{name}"]
-        resolver = Path(os.path.realpath(RESOLV_CONF))
-        if not _below(resolver, SEEN_BY_ALL):  # e.g. systemd-resolved's, in /run
-            args += ["--ro-bind-try", str(resolver), str(resolver)]
-        args += ["--proc", "/proc", "--dev", "/dev"]
+        args = [self.bwrap, "--die-with-parent", *bwrap_root(self.hostname, self.etc)]
         if self.tmp_size is not None:
             args += ["--size", str(self.tmp_size)]
         # Before the binds: one below /tmp on the machine is then made in the jail's own.

@@ -137,10 +137,13 @@ class Group:
     def join(self) -> None:
         """Move the calling process in (between fork and exec, as root): it must make only
         system calls, no allocation-heavy Python."""
-        pid = str(os.getpid())
+        pid = str(os.getpid()).encode()
         for path in set(self.dirs.values()):
-            with open(path / "cgroup.procs", "w") as file:
-                file.write(pid)
+            fd = os.open(path / "cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, pid)
+            finally:
+                os.close(fd)
 
     def pids(self) -> list[int]:
         key = _tracking_key(self.dirs)

@@ -128,6 +128,38 @@ def _scratch(c: Confinement) -> tuple[Path, Path]:
     return app, tmp
 
 
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+def bwrap_root(hostname: str, etc: Path | None) -> list[str]:
+    """bwrap options every jail of ours starts with (dynos' and builds'): its own user (with
+    no user namespaces inside), pid, ipc, uts and cgroup namespaces; the machine's system
+    directories read-only, the jail's /etc/passwd and /etc/group, /proc and /dev."""
+    args = [
+        "--unshare-user",
+        "--disable-userns",  # no user namespaces inside: no way to regain capabilities
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        hostname,
+    ]
+    for top in ("usr", "etc", *SYSTEM_TOP):
+        path = Path("/", top)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    if etc is not None:
+        for name in ("passwd", "group"):
+            args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
+    resolver = Path(os.path.realpath(RESOLV_CONF))
+    if not resolver.is_relative_to("/etc") and not resolver.is_relative_to("/usr"):
+        args += ["--ro-bind-try", str(resolver), str(resolver)]  # e.g. systemd-resolved's
+    return [*args, "--proc", "/proc", "--dev", "/dev"]
+
+
 class Bubblewrap:
     """bwrap, found by an absolute path and started with an empty environment (a config var
     such as PATH or LD_PRELOAD must not choose what runs before the jail exists); its options
@@ -144,34 +176,9 @@ class Bubblewrap:
         return APP
 
     def command(self, argv: list[str], env: Mapping[str, str], c: Confinement) -> Launch:
-        args = [
-            "--unshare-user",
-            "--disable-userns",  # no user namespaces inside: no way to regain capabilities
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--hostname",
-            c.hostname,
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            "--ro-bind",
-            "/etc",
-            "/etc",
-        ]
-        for name in SYSTEM_TOP:
-            path = Path("/", name)
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                args += ["--ro-bind", str(path), str(path)]
-        if c.etc is not None:
-            for name in ("passwd", "group"):
-                args += ["--ro-bind", str(c.etc / name), f"/etc/{name}"]
+        args = bwrap_root(c.hostname, c.etc)
         for share in c.shares:
             args += ["--ro-bind", str(share), str(share)]
-        args += ["--proc", "/proc", "--dev", "/dev"]
         args += ["--bind", str(c.scratch / "app"), str(APP)]
         args += ["--bind", str(c.scratch / "tmp"), "/tmp"]  # noqa: S108 (the jail's own /tmp)
         args += ["--remount-ro", "/", "--chdir", str(APP), "--clearenv"]
