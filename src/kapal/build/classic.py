@@ -4,9 +4,12 @@ ENV_DIR`, `bin/release BUILD_DIR`, from a git URL or a directory on this machine
 Everything a buildpack does, fetching it included, runs as the build user (the app's uid)
 when the platform is root: a buildpack path names only what that user could read anyway. Its
 scripts run in the build's jail when there is one (BUILD_DIR is then /app; the buildpack's
-directory, CACHE_DIR and ENV_DIR are at their own paths); fetching, which runs only git or cp,
-does not. They get the app's config vars as ENV_DIR files, and an `export` file a buildpack
-leaves in its directory is sourced before the buildpacks after it, as on Heroku.
+directory, CACHE_DIR and ENV_DIR are at their own paths), and so does fetching it (git or cp,
+the buildpack's source shown read-only at its own path). The fetch's git reads no config and
+runs no hook the build could have written (an earlier buildpack's scripts can write in the
+buildpacks' directory, their HOME): its global config is the platform's, hooks are off. They
+get the app's config vars as ENV_DIR files, and an `export` file a buildpack leaves in its
+directory is sourced before the buildpacks after it, as on Heroku.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -26,7 +31,7 @@ from kapal.build.process import BuildFailed, last_words, query, run_step
 from kapal.build.workspace import hand_over
 from kapal.domain.buildpacks import BuildpackRef, shown
 from kapal.domain.procfile import ProcfileError, parse_procfile
-from kapal.sandbox.build_jail import BuildJail
+from kapal.sandbox.build_jail import Bind, BuildJail
 from kapal.system_users import RunAs, unprivileged
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,17 @@ DETECT_TIMEOUT = 60.0
 # built for it run on the newer glibc of Debian 12, which Kapal runs on.
 STACK = "heroku-22"
 GITCONFIG = ".gitconfig"
+# The fetch's own git config, in the platform's directory of the build's ENV_DIRs (0711, root's
+# when the platform is root): the build cannot write it. Read-only for the build user's git:
+# a local repository another user owns may be cloned (it reads only what it may anyway); no
+# hook runs and no `ext::` command.
+FETCH_GITCONFIG = "fetch.gitconfig"
+FETCH_GIT_CONFIG = (
+    '[safe]\n\tdirectory = *\n[core]\n\thooksPath = /dev/null\n[protocol "ext"]\n\tallow = never\n'
+)
+# Also on the command line, whichever config git would read.
+FETCH_GIT_OPTIONS = ("-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never")
+NO_HOME = "/nonexistent"
 # `export` files run as shell code before each later buildpack's bin/compile.
 WITH_EXPORTS = 'n=$1; shift; while [ "$n" -gt 0 ]; do . "$1"; shift; n=$((n - 1)); done; exec "$@"'
 
@@ -81,26 +97,45 @@ class ClassicBuildpack:
         return {"PATH": self.search_path, "HOME": str(home), "LANG": "C.UTF-8", "STACK": self.stack}
 
     async def fetch(self) -> None:
+        """Fetch the buildpack into its directory: in the build's jail when there is one, as
+        the build user, from /, with a HOME that does not exist and (git) only the platform's
+        config. Its directory must not exist yet: an earlier buildpack may have put something
+        (a link) in its place."""
         self.run_as = await asyncio.to_thread(self.build_user)
         parent = self.directory.parent
         await asyncio.to_thread(_fetch_directory, parent, self.run_as)
-        env = self.env(parent)
+        if await asyncio.to_thread(os.path.lexists, self.directory):
+            raise BuildFailed(
+                f"Failed to fetch the buildpack {self.name}",
+                hint=f"{self.directory} exists already (made by an earlier buildpack).",
+            )
+        env = {"PATH": self.search_path, "HOME": NO_HOME, "LANG": "C.UTF-8"}
+        binds: list[Bind] = []
         if self.ref.kind == "git":
-            argv = ["git", "clone", "--quiet", "--depth", "1"]
+            config = await asyncio.to_thread(_fetch_git_config, self.env_dir.parent)
+            argv = ["git", *FETCH_GIT_OPTIONS, "clone", "--quiet", "--depth", "1"]
             if self.ref.ref:
                 argv += ["--branch", self.ref.ref]
             argv += ["--", self.ref.location, str(self.directory)]
             env |= {
                 "GIT_TERMINAL_PROMPT": "0",
                 "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": str(config),
                 "GIT_ALLOW_PROTOCOL": "https:http:git:file",
-                "GIT_CONFIG_GLOBAL": str(parent / GITCONFIG),
             }
+            source = _local_repository(self.ref.location)
+            binds.append(Bind(config))
         else:
             argv = ["cp", "-R", "--", f"{self.ref.location}/.", str(self.directory)]
-            await asyncio.to_thread(_own_directory, self.directory, self.run_as)
+            await asyncio.to_thread(_make_directory, self.directory, self.run_as)
+            source = Path(self.ref.location)
+        jail = self.jail
+        if jail is not None:
+            # The source first: a bind of the build's own below it is then still there.
+            shown_binds = ([Bind(source)] if source is not None else []) + [*jail.binds, *binds]
+            jail = replace(jail, binds=tuple(shown_binds))
         status, _, stderr = await query(
-            argv, env=env, timeout=FETCH_TIMEOUT, cwd=parent, run_as=self.run_as
+            argv, env=env, timeout=FETCH_TIMEOUT, cwd=Path("/"), run_as=self.run_as, jail=jail
         )
         if status != 0:
             why = shown(last_words(stderr))
@@ -190,9 +225,10 @@ class ClassicBuildpack:
 
 
 def _fetch_directory(path: Path, run_as: RunAs | None) -> None:
-    """The directory buildpacks are fetched into, made once per build, with a git config
-    (written before the build user owns the directory) that lets git read a local
-    repository another user owns: the build user reads only what it may anyway."""
+    """The directory buildpacks are fetched into, made once per build: their scripts' HOME,
+    with a git config (written before the build user owns the directory) that lets their git
+    read a local repository another user owns. Fetching does not use it: the build can write
+    here."""
     if path.exists():
         return
     path.mkdir(mode=0o700, parents=True)
@@ -200,6 +236,37 @@ def _fetch_directory(path: Path, run_as: RunAs | None) -> None:
     config.write_text("[safe]\n\tdirectory = *\n", encoding="utf-8")
     config.chmod(0o644)  # whatever the platform's umask: the build user's git reads it
     _own_directory(path, run_as)
+
+
+def _fetch_git_config(platform_dir: Path) -> Path:
+    """The fetch's git config, in `platform_dir` (the platform's, passable: 0711), readable
+    by the build user and written by nobody else."""
+    platform_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+    platform_dir.chmod(0o711)
+    config = platform_dir / FETCH_GITCONFIG
+    if not config.is_file() or config.is_symlink():
+        config.unlink(missing_ok=True)
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            os.fchmod(fd, 0o644)
+            file.write(FETCH_GIT_CONFIG)
+    return config
+
+
+def _local_repository(url: str) -> Path | None:
+    """The directory a `file://` URL names (shown to the fetch in the jail); None for others."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    path = unquote(parts.path)
+    return Path(path) if path.startswith("/") else None
+
+
+def _make_directory(path: Path, run_as: RunAs | None) -> None:
+    """Make `path`, which must not exist (nor be a link), the build user's to write in."""
+    path.mkdir(mode=0o700)
+    if run_as is not None:
+        os.lchown(path, run_as.uid, run_as.gid)
 
 
 def _own_directory(path: Path, run_as: RunAs | None) -> None:

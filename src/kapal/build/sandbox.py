@@ -1,6 +1,7 @@
-"""Whether builds run jailed on this machine, found out once per process, and each build's
-jail (kapal.sandbox.build_jail): the build directory at /app, and at their own paths what the
-build needs besides, nothing else of the data directory."""
+"""Whether builds run jailed on this machine (found out at the first build of a process, and
+again at each build while bubblewrap's trial fails), and each build's jail
+(kapal.sandbox.build_jail): the build directory at /app, and at their own paths what the build
+needs besides, nothing else of the data directory."""
 
 from __future__ import annotations
 
@@ -49,7 +50,10 @@ class BuildSandbox:
                     raise BuildFailed(
                         "The build sandbox does not work on this machine (see Kapal's log)."
                     ) from None
-                self._detected = True
+                # Only a working jail (or KAPAL_SANDBOX=none) is kept: a trial that failed,
+                # maybe for a passing reason, is tried again at the next build, rather than
+                # leaving every build of this process unjailed.
+                self._detected = self._bwrap is not None or self.choice == "none"
                 log.info("build sandbox: %s", "bubblewrap" if self._bwrap else "none")
             if self._bwrap is None:
                 return None

@@ -177,6 +177,7 @@ class Builder:
         work, fetched, env = (tmp / f"{build.id}{suffix}" for suffix in ("", ".buildpacks", ".env"))
         cache = settings.build_cache(app.id)
         cgroup = await asyncio.to_thread(self._cgroup, build.id)
+        compiled: CompiledSlug | None = None
 
         def build_user() -> RunAs | None:
             """The app's own uid, in the build's cgroup (only root can have either); the shared
@@ -213,11 +214,17 @@ class Builder:
                 explicit=bool(build.buildpacks),
                 cgroup=cgroup,
             )
-            await asyncio.to_thread(_leave_tree, work, settings.dynos_dir / app.id, compiled)
             return compiled
         finally:
-            # Shielded: also when the API is stopping, no cgroup or secret file stays.
-            await asyncio.shield(asyncio.to_thread(self._clean_up, cgroup, work, fetched, env))
+            # Shielded: also when the API is stopping, no cgroup or secret file stays. The
+            # build's leftovers are killed with its cgroup before the tree is left for the
+            # agent: nothing changes it after it was packed.
+            leave = None
+            if compiled is not None:
+                leave = functools.partial(_leave_tree, work, settings.dynos_dir / app.id, compiled)
+            await asyncio.shield(
+                asyncio.to_thread(self._clean_up, cgroup, work, fetched, env, leave=leave)
+            )
 
     def _cgroup(self, build_id: str) -> BuildCgroup | None:
         """The build's memory cgroup; None where Kapal cannot make one (not root, no
@@ -231,11 +238,19 @@ class Builder:
         return cgroup
 
     @staticmethod
-    def _clean_up(cgroup: BuildCgroup | None, *paths: Path) -> None:
-        if cgroup is not None:
-            cgroup.remove()
-        for path in paths:
-            shutil.rmtree(path, ignore_errors=True)
+    def _clean_up(
+        cgroup: BuildCgroup | None, *paths: Path, leave: Callable[[], None] | None = None
+    ) -> None:
+        """Kill what is left of the build (its cgroup), then `leave` the compiled tree (a
+        compile that succeeded), then remove the rest."""
+        try:
+            if cgroup is not None:
+                cgroup.remove()
+            if leave is not None:
+                leave()
+        finally:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _load(self, build_id: str) -> tuple[Build, App, User, dict[str, str]]:
         """The build, its app and user, and the config vars the buildpacks see."""
@@ -373,6 +388,7 @@ def _leave_tree(work: Path, app_dynos: Path, compiled: CompiledSlug) -> None:
     try:
         for directory in (app_dynos.parent, app_dynos):
             directory.mkdir(mode=0o711, exist_ok=True)
+            directory.chmod(0o711)  # whatever the umask: the dynos' users pass through
         if not target.exists():
             work.rename(target)
     except OSError as exc:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from kapal.build import sandbox
 from kapal.build.sandbox import BuildSandbox
 from kapal.sandbox.build_jail import Bind, BuildJail
 from kapal.system_users import RunAs
@@ -71,3 +74,26 @@ def test_no_jail_without_root_or_when_turned_off(tmp_path: Path) -> None:
     assert BuildSandbox(None, tmp_path / "s").jail(None, BUILD, []) is None
     off = BuildSandbox("none", tmp_path / "s")
     assert off.jail(RunAs("app", 1_200_000_001, 1_200_000_001), BUILD, []) is None
+
+
+def test_a_failed_trial_is_tried_again_at_the_next_build_and_success_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = [None, "/usr/bin/bwrap"]  # the first trial fails (a passing reason), then works
+    trials: list[str | None] = []
+
+    def detect(choice: str | None, work: Path, user: RunAs | None) -> str | None:
+        trials.append(choice)
+        return answers.pop(0)
+
+    monkeypatch.setattr(sandbox, "detect", detect)
+    monkeypatch.setattr(sandbox, "passwd_files", lambda etc, uid, gid: etc)
+    builds = BuildSandbox(None, tmp_path / "s")
+    user = RunAs("app", 1_200_000_001, 1_200_000_001)
+
+    assert builds.jail(user, BUILD, []) is None  # this build runs unjailed
+    second = builds.jail(user, BUILD, [])
+    assert second is not None and second.bwrap == "/usr/bin/bwrap"  # the next one is tried again
+    third = builds.jail(user, BUILD, [])
+    assert third is not None and third.bwrap == "/usr/bin/bwrap"
+    assert len(trials) == 2  # a trial that worked is not run again
