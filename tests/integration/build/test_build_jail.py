@@ -106,6 +106,7 @@ def test_a_jailed_python_build_makes_a_slug_that_runs_at_slash_app(open_dir: Pat
     ("sample", "expected"),
     [
         ("pipenv-hello", "-----> Installing dependencies with uv "),  # uv runs pipenv
+        ("poetry-hello", "        + python-dateutil==2.9.0.post0"),  # exported in the cache
         ("django-static", "       1 static file copied to '/app/staticfiles'."),
     ],
 )

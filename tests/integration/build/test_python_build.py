@@ -379,13 +379,23 @@ def site_packages(tmp_path: Path) -> set[str]:
     return {path.name for path in (lib / "site-packages").iterdir()}
 
 
-@pytest.mark.parametrize("sample", ["uv-hello", "pipenv-hello"])
+@pytest.mark.parametrize("sample", ["uv-hello", "pipenv-hello", "poetry-hello"])
 def test_lock_files_install_their_default_packages_only(sample: str, tmp_path: Path) -> None:
     result, log = build(sample, tmp_path)
     assert isinstance(result, CompiledSlug), log
     installed = site_packages(tmp_path)
-    assert "six.py" in installed
+    assert "six.py" in installed  # poetry-hello: python-dateutil's dependency
     assert not any(name.startswith("iniconfig") for name in installed)  # a dev dependency
+    assert not any(name.startswith("colorama") for name in installed)  # poetry-hello: win32
+
+
+def test_a_poetry_lock_is_installed_with_its_hashes(tmp_path: Path) -> None:
+    lock = (APPS / "poetry-hello" / "poetry.lock").read_text()
+    changed = lock.replace("sha256:a8b2bc7b", "sha256:00000000")
+    result, log = build(app_with("poetry-hello", tmp_path, {"poetry.lock": changed}), tmp_path)
+    assert isinstance(result, BuildFailed)
+    assert "Hash mismatch" in log, log
+    assert " !     Could not install the dependencies in poetry.lock (uv exited with status" in log
 
 
 def test_a_uv_lock_out_of_date_with_pyproject_rejects_the_push(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_other_python_files_are_detected(tmp_path: Path, name: str) -> None:
     assert detect(tmp_path) == "Python"  # not "no language detected"
 
 
-@pytest.mark.parametrize("name", ["requirements.txt", "Pipfile.lock", "uv.lock"])
+@pytest.mark.parametrize("name", ["requirements.txt", "Pipfile.lock", "poetry.lock", "uv.lock"])
 def test_the_package_managers_kapal_installs_with(name: str) -> None:
     assert package_manager([name, "Pipfile", "pyproject.toml"]) == name
 
@@ -42,7 +42,7 @@ def test_the_package_managers_kapal_installs_with(name: str) -> None:
 @pytest.mark.parametrize(
     ("found", "message", "hint"),
     [
-        (["poetry.lock"], "Kapal cannot install with Poetry yet", "poetry export"),
+        (["poetry.lock"], "poetry.lock was found, but no pyproject.toml.", "pyproject.toml"),
         (["Pipfile"], "A Pipfile was found, but no Pipfile.lock.", "pipenv lock"),
         (["pyproject.toml"], "no lock file or requirements.txt to install from", "uv lock"),
         ([], "No requirements.txt was found in the root of the app.", ""),

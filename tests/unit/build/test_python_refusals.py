@@ -84,14 +84,46 @@ def test_several_package_managers_reject_the_push(tmp_path: Path) -> None:
     )
 
 
-def test_a_poetry_lock_rejects_the_push(tmp_path: Path) -> None:
-    log = build(tmp_path, {"poetry.lock": "", "Procfile": "web: x\n"}, "3.11.2")
-    assert log.splitlines()[:3] == [
-        "-----> Python app detected",
-        " !     poetry.lock was found, but Kapal cannot install with Poetry yet.",
-        "       HINT: `poetry export -o requirements.txt` (poetry-plugin-export), then remove "
-        "poetry.lock.",
-    ]
+POETRY_APP = {
+    "pyproject.toml": '[tool.poetry.dependencies]\npython = "^3.11"\nsix = "1.17.0"\n',
+    "Procfile": "web: x\n",
+}
+POETRY_LOCK = """
+[[package]]
+name = "six"
+version = "1.17.0"
+files = []
+%s
+[metadata]
+lock-version = "2.0"
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {**POETRY_APP, "poetry.lock": POETRY_LOCK % '[package.source]\ntype = "git"\n'},
+            " !     poetry.lock: six comes from a git repository; Kapal installs only packages "
+            "from a package index.",
+        ),
+        (
+            {**POETRY_APP, "poetry.lock": POETRY_LOCK.replace('"six"', '"other"') % ""},
+            " !     poetry.lock is out of date: pyproject.toml needs six, which it does not lock.",
+        ),
+        (
+            {"poetry.lock": POETRY_LOCK % "", "Procfile": "web: x\n"},
+            " !     poetry.lock was found, but no pyproject.toml.",
+        ),
+    ],
+    ids=["git source", "stale lock", "no pyproject.toml"],
+)
+def test_a_poetry_lock_kapal_cannot_install_from_rejects_the_push(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    log = build(tmp_path, files, "3.11.2")
+    assert log.splitlines()[:2] == ["-----> Python app detected", message]
+    assert log.splitlines()[-1] == REJECTED
 
 
 def test_no_interpreter_at_all(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from kapal.build.buildpack import CompileDirs
 from kapal.build.output import BuildOutput
 from kapal.build.process import BuildFailed, capture, last_words, query, run_step
-from kapal.build.python import interpreters, profile, runtimes
+from kapal.build.python import interpreters, poetry, profile, runtimes
 from kapal.build.python.django import collect_static
 from kapal.build.python.versions import (
     VERSION_FILES,
@@ -39,15 +39,22 @@ log = logging.getLogger(__name__)
 VENV = ".venv"
 REQUIREMENTS = "requirements.txt"
 PIPENV_LOCK = "Pipfile.lock"
-POETRY_LOCK = "poetry.lock"
+POETRY_LOCK = poetry.POETRY_LOCK
+PYPROJECT = poetry.PYPROJECT
 UV_LOCK = "uv.lock"
 # Each package manager's file, one of which an app must have.
 PACKAGE_MANAGER_FILES = (REQUIREMENTS, PIPENV_LOCK, POETRY_LOCK, UV_LOCK)
 # Python apps are recognised by these too, but they are not enough to install from.
-PYTHON_FILES = (*PACKAGE_MANAGER_FILES, "Pipfile", "pyproject.toml")
+PYTHON_FILES = (*PACKAGE_MANAGER_FILES, "Pipfile", PYPROJECT)
 # pipenv, run by uv, turns Pipfile.lock into hashed requirements (it resolves nothing).
 PIPENV = "pipenv==2026.10.3"
-EXPORTED = "requirements-from-Pipfile.lock.txt"  # in the cache, under kapal/
+# The hashed requirements Pipfile.lock or poetry.lock is turned into, in the cache under kapal/.
+EXPORTED = {
+    PIPENV_LOCK: "requirements-from-Pipfile.lock.txt",
+    POETRY_LOCK: "requirements-from-poetry.lock.txt",
+}
+# The most of poetry.lock and pyproject.toml the platform reads.
+LOCK_LIMIT = 16 * 1024 * 1024
 
 
 def package_manager(found: Sequence[str]) -> str:
@@ -59,11 +66,10 @@ def package_manager(found: Sequence[str]) -> str:
             f"Multiple Python package manager files were found: {', '.join(managers)}.",
             hint="HINT: keep the one of the package manager you use and remove the others.",
         )
-    if managers == [POETRY_LOCK]:
+    if managers == [POETRY_LOCK] and PYPROJECT not in found:
         raise BuildFailed(
-            "poetry.lock was found, but Kapal cannot install with Poetry yet.",
-            hint="HINT: `poetry export -o requirements.txt` (poetry-plugin-export), then "
-            "remove poetry.lock.",
+            "poetry.lock was found, but no pyproject.toml.",
+            hint="HINT: commit the pyproject.toml that poetry.lock was made from.",
         )
     if managers:
         return managers[0]
@@ -72,7 +78,7 @@ def package_manager(found: Sequence[str]) -> str:
             "A Pipfile was found, but no Pipfile.lock.",
             hint="HINT: run `pipenv lock` and commit Pipfile.lock.",
         )
-    if "pyproject.toml" in found:
+    if PYPROJECT in found:
         raise BuildFailed(
             "pyproject.toml was found, but no lock file or requirements.txt to install from.",
             hint="HINT: run `uv lock` and commit uv.lock, or list the dependencies in "
@@ -95,6 +101,18 @@ def _has_files(directory: Path) -> bool:
         return False
 
 
+def export_poetry_lock(build_dir: Path) -> str:
+    """poetry.lock's main packages as hashed requirements, read from the app."""
+    pyproject = read_app_file(build_dir, PYPROJECT, LOCK_LIMIT)
+    lock = read_app_file(build_dir, POETRY_LOCK, LOCK_LIMIT)
+    if pyproject is None or lock is None:
+        raise BuildFailed("poetry.lock was found, but no pyproject.toml.")
+    try:
+        return poetry.requirements(pyproject.decode(), lock.decode())
+    except UnicodeDecodeError:
+        raise BuildFailed("pyproject.toml or poetry.lock is not UTF-8 text.") from None
+
+
 def read_version_files(build_dir: Path) -> dict[str, bytes]:
     """The contents of the files that may name a Python version, those that exist."""
     found = {name: read_app_file(build_dir, name, 8 * 1024 * 1024) for name in VERSION_FILES}
@@ -102,7 +120,7 @@ def read_version_files(build_dir: Path) -> dict[str, bytes]:
 
 
 class PythonBuildpack:
-    """Detected by a package manager's file in the app root (only requirements.txt builds)."""
+    """Detected by a package manager's file, a Pipfile or pyproject.toml in the app root."""
 
     def __init__(
         self,
@@ -166,6 +184,10 @@ class PythonBuildpack:
     async def compile(self, dirs: CompileDirs, out: BuildOutput) -> None:
         build_dir = dirs.build_dir
         manager = package_manager([n for n in PYTHON_FILES if (build_dir / n).is_file()])
+        # Read before anything runs, so that a lock Kapal cannot install from fails at once.
+        exported = None
+        if manager == POETRY_LOCK:
+            exported = await asyncio.to_thread(export_poetry_lock, build_dir)
         request = requested_version(await asyncio.to_thread(read_version_files, build_dir))
         run_as = await asyncio.to_thread(self.build_user)
         if run_as is not None and not run_as.may_execute(Path(self.uv_bin)):
@@ -174,7 +196,7 @@ class PythonBuildpack:
         env = self.env(dirs)
         interpreter = await self._interpreter(request, env, out, run_as)
         await asyncio.to_thread(self._prepare, dirs, run_as)
-        python = await self._install(dirs, manager, interpreter, env, out, run_as)
+        python = await self._install(dirs, manager, interpreter, env, out, run_as, exported)
         env["PATH"] = f"{Path(python).parent}:{self.search_path}"
         await collect_static(dirs, out, python=python, env=env, run_as=run_as, jail=self.jail)
         await asyncio.to_thread(
@@ -242,8 +264,12 @@ class PythonBuildpack:
         )
         if status != 0:
             raise BuildFailed(f"Could not read Pipfile.lock: {last_words(stderr)}")
-        await asyncio.to_thread(place_file, dirs.cache_dir, "kapal", EXPORTED, stdout)
-        return str(dirs.cache_dir / "kapal" / EXPORTED)
+        return await self._place_exported(dirs, PIPENV_LOCK, stdout)
+
+    async def _place_exported(self, dirs: CompileDirs, manager: str, text: str) -> str:
+        """Hashed requirements exported from `manager`'s lock, put in the cache; their path."""
+        await asyncio.to_thread(place_file, dirs.cache_dir, "kapal", EXPORTED[manager], text)
+        return str(dirs.cache_dir / "kapal" / EXPORTED[manager])
 
     def _prepare(self, dirs: CompileDirs, run_as: RunAs | None) -> None:
         """No virtualenv from the repository; the cache exists; with a build user, it and the
@@ -265,9 +291,11 @@ class PythonBuildpack:
         env: dict[str, str],
         out: BuildOutput,
         run_as: RunAs | None,
+        exported: str | None = None,
     ) -> str:
         """Create the virtualenv with `interpreter` and install the dependencies `manager`
-        (requirements.txt, Pipfile.lock or uv.lock) names into it; the virtualenv's python."""
+        (requirements.txt, Pipfile.lock, poetry.lock or uv.lock) names into it; the
+        virtualenv's python. `exported`: poetry.lock's packages as hashed requirements."""
         uv_version = await capture(
             [self.uv_bin, "--version"], env=env, cwd=dirs.build_dir, run_as=run_as, jail=self.jail
         )
@@ -291,6 +319,8 @@ class PythonBuildpack:
             requirements = REQUIREMENTS
             if manager == PIPENV_LOCK:
                 requirements = await self._export_pipfile_lock(dirs, interpreter, env, run_as)
+            elif exported is not None:  # poetry.lock, read before anything ran
+                requirements = await self._place_exported(dirs, POETRY_LOCK, exported)
             steps.append(
                 (
                     [self.uv_bin, "pip", "install", "--python", python, "-r", requirements],
