@@ -152,6 +152,22 @@ def running_kapal() -> Iterator[Kapal]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def shell_env(home: Path, api_url: str, who: str) -> dict[str, str]:
+    """The environment of a user's shell: own HOME, the CLI pointed at `api_url`, git's
+    identity `who`, and git never prompting."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "KAPAL_API_URL": api_url,
+        "GIT_AUTHOR_NAME": f"{who.title()} User",
+        "GIT_AUTHOR_EMAIL": f"{who}@example.com",
+        "GIT_COMMITTER_NAME": f"{who.title()} User",
+        "GIT_COMMITTER_EMAIL": f"{who}@example.com",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
 @dataclass
 class User:
     """A user's shell: own HOME (so ~/.netrc for the CLI and git), own working directory."""
@@ -162,17 +178,7 @@ class User:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ["PATH"],
-            "HOME": str(self.home),
-            "LANG": "C.UTF-8",
-            "KAPAL_API_URL": self.kapal.api_url,
-            "GIT_AUTHOR_NAME": "Bench User",
-            "GIT_AUTHOR_EMAIL": "bench@example.com",
-            "GIT_COMMITTER_NAME": "Bench User",
-            "GIT_COMMITTER_EMAIL": "bench@example.com",
-            "GIT_TERMINAL_PROMPT": "0",
-        }
+        return shell_env(self.home, self.kapal.api_url, "bench")
 
     def run(self, argv: list[str], cwd: Path | None = None, input: str | None = None) -> str:
         """Run a command in this shell; its stdout, or BenchError with all its output."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from bench.kapal_up import leftover_processes
+from bench.kapal_up import leftover_processes, shell_env
 
 from tests.conftest import free_port
 
@@ -101,17 +101,7 @@ class User:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ["PATH"],
-            "HOME": str(self.home),
-            "LANG": "C.UTF-8",
-            "KAPAL_API_URL": self.server.api_url,
-            "GIT_AUTHOR_NAME": "Test User",
-            "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "Test User",
-            "GIT_COMMITTER_EMAIL": "test@example.com",
-            "GIT_TERMINAL_PROMPT": "0",
-        }
+        return shell_env(self.home, self.server.api_url, "test")
 
     def kapal(
         self, *args: str, cwd: Path | None = None, input: str | None = None, check: bool = True

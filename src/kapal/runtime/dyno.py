@@ -197,7 +197,9 @@ class Dyno:
         return status
 
     async def _watch_memory(self, process: Process) -> None:
-        while self.driver.memory(process) is not None:
+        if self.driver.memory(process) is None:
+            return  # this driver cannot measure a dyno: nothing to watch
+        while True:
             await asyncio.sleep(self.timing.memory_poll)
             if self._check_memory(process):
                 self.driver.signal(process, signal.SIGKILL)

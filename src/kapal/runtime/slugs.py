@@ -137,13 +137,11 @@ def _adopt_built(built: Path, target: Path, owner: RunAs | None) -> bool:
     try:
         if built.is_symlink() or not built.is_dir():
             return False
-        problem = _sanitise(built)
+        problem = _sanitise(built, owner)
         if problem is not None:
             logger.warning("not using the built tree %s (%s): unpacking instead", built, problem)
             shutil.rmtree(built, ignore_errors=True)
             return False
-        if owner is not None:
-            owner.hand_over(built)
         os.rename(built, target)
     except OSError as exc:
         logger.warning("cannot use the built tree %s, unpacking instead: %s", built, exc)
@@ -151,19 +149,23 @@ def _adopt_built(built: Path, target: Path, owner: RunAs | None) -> bool:
     return True
 
 
-def _sanitise(tree: Path) -> str | None:
-    """Clear setuid/setgid bits in `tree` (links not followed); what makes it unusable, if
-    anything (a device, fifo or socket: the archive refuses them)."""
+def _sanitise(tree: Path, owner: RunAs | None) -> str | None:
+    """In one walk of `tree` (links not followed): clear setuid/setgid bits and give every
+    entry to `owner`; what makes the tree unusable, if anything (a device, fifo or socket:
+    the archive refuses them)."""
     for root, dirs, files in os.walk(tree):
         for name in (*dirs, *files):
             path = os.path.join(root, name)
             st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                continue
-            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                return f"{path} is a special file"
-            if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+            if not stat.S_ISLNK(st.st_mode):
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                    return f"{path} is a special file"
+                if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+            if owner is not None and (st.st_uid, st.st_gid) != (owner.uid, owner.gid):
+                os.lchown(path, owner.uid, owner.gid)
+    if owner is not None:
+        os.lchown(tree, owner.uid, owner.gid)
     return None
 
 

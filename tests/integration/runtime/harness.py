@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 
 from kapal.domain.logline import LogLine
 from kapal.entrypoints.agent_store import AgentStore
+from kapal.entrypoints.up import prepare_data_dir
 from kapal.runtime.backoff import Backoff
 from kapal.runtime.driver import Driver, PlainDriver
 from kapal.runtime.dyno import Timing
@@ -28,8 +29,9 @@ from kapal.runtime.reconcile import ReconcileLoop
 from kapal.runtime.rendezvous import Rendezvous
 from kapal.runtime.slugs import SlugCache
 from kapal.runtime.supervisor import Supervisor
+from kapal.settings import Settings
 from kapal.store.db import Store
-from kapal.store.models import App, Dyno, Formation, Release, Slug
+from kapal.store.models import App, Dyno, Formation, Release, Slug, User
 from kapal.system_users import RunAs
 
 T = TypeVar("T")
@@ -57,6 +59,42 @@ class Lines:
         return "\n".join(line.format() for line in self.lines[-80:])
 
 
+def write_slug(slugs_dir: Path, files: dict[str, str]) -> tuple[str, int]:
+    """A slug of these files in `slugs_dir`, named as Kapal names them: (sha256, size)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"./{name}")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    slugs_dir.mkdir(exist_ok=True)
+    (slugs_dir / f"{digest}.tar.gz").write_bytes(data)
+    return digest, len(data)
+
+
+def add_demo_app(store: Store, uid: int | None = None, name: str = "demo") -> tuple[str, str]:
+    """A user and their app `name` in `store`: (app id, user id)."""
+    with store.session() as s:
+        user = User(email=f"dev@{name}.example.com", password_hash="x")
+        s.add(user)
+        s.flush()
+        app = App(name=name, owner_id=user.id, uid=uid)
+        s.add(app)
+        s.flush()
+        return app.id, user.id
+
+
+def open_settings(open_dir: Path) -> Settings:
+    """A data directory laid out as `kapal up` makes it, where unprivileged dyno users can
+    reach it (`open_dir`: pytest's own temporary directories are 0700)."""
+    settings = Settings.from_env({"KAPAL_DATA_DIR": str(open_dir / "data")})
+    prepare_data_dir(settings)
+    return settings
+
+
 @dataclass
 class World:
     tmp: Path
@@ -75,22 +113,12 @@ class World:
 
     def slug(self, process_types: dict[str, str], files: dict[str, str] | None = None) -> str:
         """A slug (no virtualenv: the commands use the system python3); returns its id."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for name, text in (files or {}).items():
-                data = text.encode()
-                info = tarfile.TarInfo(f"./{name}")
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-        data = buffer.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        self.slugs_dir.mkdir(exist_ok=True)
-        (self.slugs_dir / f"{digest}.tar.gz").write_bytes(data)
+        digest, size = write_slug(self.slugs_dir, files or {})
         with self.store.session() as s:
             slug = Slug(
                 app_id=self.app_id,
                 checksum=f"SHA256:{digest}",
-                size=len(data),
+                size=size,
                 process_types=process_types,
             )
             s.add(slug)

@@ -18,7 +18,7 @@ from typing import TypeVar
 import httpx
 import pytest
 from tests.conftest import free_port
-from tests.integration.runtime.harness import WEB, World
+from tests.integration.runtime.harness import WEB, World, add_demo_app
 
 from kapal.domain.logline import LogLine
 from kapal.logs.sender import LogSender
@@ -72,16 +72,7 @@ def agent(
     world.store.engine.dispose()
     world.store = type(world.store).open(settings.database_url)
     world.tmp = data
-    from kapal.store.models import App, User
-
-    with world.store.session() as s:
-        user = User(email="dev@example.com", password_hash="x")
-        s.add(user)
-        s.flush()
-        app = App(name="demo", owner_id=user.id)
-        s.add(app)
-        s.flush()
-        world.app_id, world.user_id = app.id, user.id
+    world.app_id, world.user_id = add_demo_app(world.store)
     process = AgentProcess(settings, env, tmp_path / "agent.log")
     try:
         yield process, world

@@ -9,21 +9,16 @@ bubblewrap and unshare jails with the app's own uid.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import os
-import shutil
-import tarfile
-import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from tests.integration.runtime.harness import FAST, FAST_BACKOFF, Lines
+from tests.integration.runtime.harness import FAST, FAST_BACKOFF, Lines, write_slug
 
 from kapal.runtime.backend import DynoBackend
 from kapal.runtime.driver import Driver, PlainDriver, Process
@@ -80,16 +75,7 @@ class Place:
         self.uid: int | None = UID
 
     def release(self, version: int, types: dict[str, str], files: dict[str, str]) -> ReleaseSpec:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for name, text in files.items():
-                data = text.encode()
-                info = tarfile.TarInfo(f"./{name}")
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-        data = buffer.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        (self.slugs / f"{digest}.tar.gz").write_bytes(data)
+        digest, _ = write_slug(self.slugs, files)
         return ReleaseSpec(APP, version, f"SHA256:{digest}", {}, types, self.uid)
 
     def converge(
@@ -127,11 +113,8 @@ def driver_for(name: str, sandbox: Path) -> tuple[Driver, RunAs | None]:
 
 
 @pytest.fixture(params=BACKENDS)
-def root(request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
-    path = Path(tempfile.mkdtemp(prefix="kapal-conformance-"))
-    path.chmod(0o711)
-    yield request.param, path
-    shutil.rmtree(path, ignore_errors=True)
+def root(request: pytest.FixtureRequest, open_dir: Path) -> tuple[str, Path]:
+    return request.param, open_dir
 
 
 @asynccontextmanager

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.harness import World, running
+from tests.integration.runtime.harness import World, add_demo_app, open_settings, running
 
-from kapal.entrypoints.up import prepare_data_dir
 from kapal.logs.hub import LogHub
 from kapal.logs.ingest import LogIngest
 from kapal.settings import Settings
 from kapal.store.db import Store
-from kapal.store.models import App, User
 from kapal.system_users import DYNO_USER, RunAs
 
 pytestmark = pytest.mark.skipif(
@@ -30,28 +26,14 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def settings() -> Iterator[Settings]:
-    """A data directory laid out as `kapal up` makes it, somewhere kapal-dyno can reach (the
-    temporary directories pytest makes are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="kapal-privileges-"))
-    root.chmod(0o711)
-    settings = Settings.from_env({"KAPAL_DATA_DIR": str(root / "data")})
-    prepare_data_dir(settings)
-    yield settings
-    shutil.rmtree(root)
+def settings(open_dir: Path) -> Settings:
+    return open_settings(open_dir)
 
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[World]:
     store = Store.open(settings.database_url)
-    with store.session() as s:
-        user = User(email="dev@example.com", password_hash="x")
-        s.add(user)
-        s.flush()
-        app = App(name="demo", owner_id=user.id)
-        s.add(app)
-        s.flush()
-        app_id, user_id = app.id, user.id
+    app_id, user_id = add_demo_app(store)
     yield World(settings.data_dir, store, app_id, user_id)
     store.engine.dispose()
 

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.runtime.harness import World, running
+from tests.integration.runtime.harness import World, add_demo_app, open_settings, running
 
-from kapal.entrypoints.up import prepare_data_dir
 from kapal.runtime.jailed import JailedDriver
 from kapal.sandbox.cgroups import Layout
 from kapal.sandbox.jail import Bubblewrap, Jail, Unshare
 from kapal.settings import Settings
 from kapal.store.db import Store
-from kapal.store.models import App, User
 from kapal.system_users import RunAs
 
 pytestmark = pytest.mark.skipif(
@@ -37,17 +33,13 @@ JAILS: dict[str, Jail] = {"bubblewrap": Bubblewrap(), "unshare": Unshare()}
 
 
 @pytest.fixture
-def settings() -> Iterator[Settings]:
-    root = Path(tempfile.mkdtemp(prefix="kapal-sandbox-"))
-    root.chmod(0o711)
-    settings = Settings.from_env({"KAPAL_DATA_DIR": str(root / "data")})
-    prepare_data_dir(settings)
+def settings(open_dir: Path) -> Iterator[Settings]:
+    settings = open_settings(open_dir)
     umask = os.umask(0o077)  # the agent's: nothing it makes may depend on a looser one
     try:
         yield settings
     finally:
         os.umask(umask)
-        shutil.rmtree(root)
 
 
 @pytest.fixture
@@ -55,15 +47,9 @@ def apps(settings: Settings) -> Iterator[tuple[World, World]]:
     """Two apps of one user, A and B, with their own uids."""
     store = Store.open(settings.database_url)
     worlds = []
-    with store.session() as s:
-        user = User(email="dev@example.com", password_hash="x")
-        s.add(user)
-        s.flush()
-        for name, uid in (("app-a", UID_A), ("app-b", UID_B)):
-            app = App(name=name, owner_id=user.id, uid=uid)
-            s.add(app)
-            s.flush()
-            worlds.append(World(settings.data_dir, store, app.id, user.id))
+    for name, uid in (("app-a", UID_A), ("app-b", UID_B)):
+        app_id, user_id = add_demo_app(store, uid, name)
+        worlds.append(World(settings.data_dir, store, app_id, user_id))
     yield worlds[0], worlds[1]
     store.engine.dispose()
 

@@ -8,15 +8,13 @@ import asyncio
 import hashlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import uvloop
-from tests.integration.runtime.harness import World, running
+from tests.integration.runtime.harness import World, add_demo_app, open_settings, running
 
 from kapal.domain.rendezvous import (
     Launch,
@@ -25,10 +23,7 @@ from kapal.domain.rendezvous import (
     secret_line,
     status_trailer,
 )
-from kapal.entrypoints.up import prepare_data_dir
-from kapal.settings import Settings
 from kapal.store.db import Store
-from kapal.store.models import App, User
 from kapal.system_users import RunAs
 
 T = TypeVar("T")
@@ -187,24 +182,13 @@ def test_output_of_a_quick_command_is_all_there(world: World) -> None:
 
 
 @pytest.fixture
-def root_world() -> Iterator[World]:
+def root_world(open_dir: Path) -> Iterator[World]:
     """A data directory the unprivileged dyno user can reach (pytest's are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="kapal-terminal-"))
-    root.chmod(0o711)
-    settings = Settings.from_env({"KAPAL_DATA_DIR": str(root / "data")})
-    prepare_data_dir(settings)
+    settings = open_settings(open_dir)
     store = Store.open(settings.database_url)
-    with store.session() as s:
-        user = User(email="dev@example.com", password_hash="x")
-        s.add(user)
-        s.flush()
-        app = App(name="demo", owner_id=user.id)
-        s.add(app)
-        s.flush()
-        app_id, user_id = app.id, user.id
+    app_id, user_id = add_demo_app(store)
     yield World(settings.data_dir, store, app_id, user_id)
     store.engine.dispose()
-    shutil.rmtree(root)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="privileges are dropped only by a root agent")

@@ -4,9 +4,7 @@ auth; a scratch database per test)."""
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -14,9 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import select, update
 
 from kapal.domain.hashes import hash_secret
@@ -36,28 +32,17 @@ from kapal.store.models import (
     now,
 )
 
-SERVER = os.environ.get("KAPAL_TEST_STORE_SERVER", "postgresql://postgres@127.0.0.1:5432")
 MB = 1 << 20
 CONFIG = {"GREETING": "grüß dich", "QUOTE": 'say "hi"'}  # JSON with non-ASCII and quotes
 PROCESS_TYPES = {"web": "gunicorn app:app", "worker": "python worker.py"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/k.db"
-        return
-    name = f"kapal_agent_store_test_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        pytest.fail(f"this test needs PostgreSQL at {SERVER} (KAPAL_TEST_STORE_SERVER): {exc}")
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield f"{SERVER}/{name}"
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        return f"sqlite:///{tmp_path}/k.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @dataclass

@@ -4,16 +4,10 @@ Uses a scratch database on the machine's PostgreSQL (127.0.0.1:5432, trust auth)
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from psycopg import sql
 
 from kapal.services import apps, auth, config
 from kapal.services.context import Context
@@ -21,26 +15,9 @@ from kapal.services.releases import current_release
 from kapal.settings import Settings
 from kapal.store.models import Base
 
-SERVER = os.environ.get("KAPAL_TEST_STORE_SERVER", "postgresql://postgres@127.0.0.1:5432")
 
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    name = f"kapal_store_test_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        pytest.fail(f"this test needs PostgreSQL at {SERVER} (KAPAL_TEST_STORE_SERVER): {exc}")
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield f"{SERVER}/{name}"
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def test_the_state_store_on_postgresql(tmp_path: Path, database_url: str) -> None:
-    ctx = Context.create(Settings(data_dir=tmp_path, database_url=database_url))
+def test_the_state_store_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    ctx = Context.create(Settings(data_dir=tmp_path, database_url=postgres_url))
     try:
         with ctx.store.engine.connect() as connection:
             migration = MigrationContext.configure(connection)

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kapal.api.app import create_api
 from kapal.services.auth import authenticate
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
-from kapal.settings import Settings
 from kapal.store.models import Dyno, Formation, Slug
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/k.db")
-    context = Context.create(settings)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_api(ctx)) as test_client:
-        yield test_client
 
 
 def signup(client: TestClient, email: str = "ann@example.com") -> dict[str, str]:

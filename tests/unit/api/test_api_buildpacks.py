@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.unit.api.test_api import signup
 
-from kapal.api.app import create_api
-from kapal.services.context import Context
-from kapal.settings import Settings
-
 PATH = "/apps/my-app/buildpack-installations"
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/k.db")
-    ctx = Context.create(settings)
-    with TestClient(create_api(ctx)) as test_client:
-        yield test_client
-    ctx.close()
 
 
 def put(client: TestClient, auth: dict[str, str], *urls: object) -> Any:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from tests.unit.api.test_api import signup
@@ -15,19 +12,10 @@ from kapal.api.app import create_api
 from kapal.entrypoints.agent_store import AgentStore
 from kapal.runtime.state import MemoryReading
 from kapal.services.context import Context
-from kapal.settings import Settings
 from kapal.store.models import App, MemorySample, now
 
 PATH = "/apps/my-app/metrics/memory"
 MB = 1 << 20
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/k.db")
-    ctx = Context.create(settings)
-    yield ctx
-    ctx.close()
 
 
 def test_samples_are_recorded_listed_and_forgotten_after_a_day(ctx: Context) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,16 +17,7 @@ from kapal.domain.rendezvous import Launch, launch_of
 from kapal.services.auth import authenticate
 from kapal.services.context import Context
 from kapal.services.deploy import release_slug
-from kapal.settings import Settings
 from kapal.store.models import Dyno, Slug
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/k.db")
-    context = Context.create(settings)
-    yield context
-    context.close()
 
 
 @pytest.fixture

@@ -206,3 +206,19 @@ def test_a_built_tree_with_a_special_file_is_not_taken(tmp_path: Path) -> None:
     release = asyncio.run(cache.ensure("app1", 3, checksum))
     assert (release / "app.py").read_text() == "from the archive\n"
     assert not (release / "pipe").exists() and not built.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to the dynos' user")
+def test_a_built_tree_is_given_to_the_apps_uid(open_dir: Path) -> None:
+    """The build leaves some of root's files in its tree (.profile.d/python.sh): taken as a
+    release, all of it is the app's."""
+    uid = 1_299_990_201
+    cache = SlugCache(open_dir / "slugs", open_dir / "dynos", RunAs.system())
+    checksum = make_slug(cache.slugs_dir, {"./app.py": "x"})
+    built = cache.dynos_dir / "app1" / built_name(checksum.removeprefix("SHA256:"))
+    (built / ".profile.d").mkdir(parents=True)
+    (built / ".profile.d" / "python.sh").write_text("true\n")
+    (built / ".venv").symlink_to("/usr")
+    release = asyncio.run(cache.ensure("app1", 3, checksum, uid))
+    owners = {p.lstat().st_uid for p in [release, *release.rglob("*")]}
+    assert owners == {uid}
