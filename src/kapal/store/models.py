@@ -234,3 +234,72 @@ class MemorySample(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
     memory_mb: Mapped[float] = mapped_column(Float)
     quota_mb: Mapped[int] = mapped_column(Integer)
+
+
+class AppActivity(Base):
+    """When the router last had a request for the app (eco web dynos sleep after a while
+    without one). Written by the router, read by the agent."""
+
+    __tablename__ = "app_activity"
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    last_request_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class EcoUsage(Base):
+    """Seconds of eco dyno time an account used on one app in one month ("2026-11").
+    The app is not a foreign key: deleting an app must not give its hours back."""
+
+    __tablename__ = "eco_usage"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    app_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class SniEndpoint(Base):
+    """A TLS certificate (chain, PEM) and its private key (secret) the router serves by SNI."""
+
+    __tablename__ = "sni_endpoints"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class Domain(Base):
+    """A custom hostname the router serves for an app (the default NAME.<apps domain> is
+    not stored: it follows the app's name)."""
+
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="custom")
+    cname: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sni_endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sni_endpoints.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
+class RouterMetric(Base):
+    """One router worker's counts for one app in one minute; the API adds the workers up.
+    `histogram` holds request counts per response-time bucket (kapal.domain.metrics)."""
+
+    __tablename__ = "router_metrics"
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    worker: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    status_1xx: Mapped[int] = mapped_column(Integer, default=0)
+    status_2xx: Mapped[int] = mapped_column(Integer, default=0)
+    status_3xx: Mapped[int] = mapped_column(Integer, default=0)
+    status_4xx: Mapped[int] = mapped_column(Integer, default=0)
+    status_5xx: Mapped[int] = mapped_column(Integer, default=0)
+    histogram: Mapped[list[int]] = mapped_column(JSON, default=list)
