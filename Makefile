@@ -32,6 +32,9 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/deploy.py
 	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/router.py
+	$(BIN)/python bench/wake.py
+	$(BIN)/python bench/zero_downtime.py
 
 system-packages:
 	@./scripts/debian-packages $(RUN_PACKAGES)

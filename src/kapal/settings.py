@@ -42,6 +42,31 @@ def at_least(name: str, value: N, least: N) -> N:
     return value
 
 
+def short(name: str, value: str, most: int) -> str:
+    """`value`, refused with a message naming the variable when longer than `most`."""
+    if len(value) > most:
+        raise ValueError(f"{name} must be at most {most} characters long")
+    return value
+
+
+def port_number(name: str, text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535, refused with a message naming the variable."""
+    value = text.strip()
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f"{name} must be a port number from 0 to 65535, not {text!r}")
+    return int(value)
+
+
+def router_workers(text: str) -> int:
+    """KAPAL_ROUTER_WORKERS: router processes sharing the port; empty: one per CPU, up to 4."""
+    if not text.strip():
+        return min(len(os.sched_getaffinity(0)), 4)
+    value = text.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise ValueError(f"KAPAL_ROUTER_WORKERS must be a number from 1 to 64, not {text!r}")
+    return int(value)
+
+
 SANDBOXES = ("bubblewrap", "unshare", "none")
 
 
@@ -78,6 +103,7 @@ class Settings:
     bind: str = "127.0.0.1"
     api_port: int = 5000
     router_port: int = 8080
+    router_tls_port: int = 8443  # HTTPS for apps; 0 picks a free port (tests)
     logs_port: int = 5001
     rendezvous_port: int = 5002
     apps_domain: str = "localhost"
@@ -97,8 +123,15 @@ class Settings:
     run_ttl: float = 24 * 3600.0  # seconds a one-off dyno may run; 0: no limit
     router_boot_timeout: float = 75.0  # a request waits this long for a booting web dyno (H20)
     router_request_timeout: float = 30.0  # first response byte due within this (H12)
+    router_idle_timeout: float = 55.0  # no byte either way this long after the head (H15)
+    # Prefixed to each router process's pid in its metrics rows: several machines' routers
+    # may share one PostgreSQL store, and their pids may be the same.
+    router_name: str = ""
+    router_workers: int = 1  # router processes sharing the port (SO_REUSEPORT)
     sandbox: str | None = None  # bubblewrap, unshare or none; None: the first that works
     dyno_memory: dict[str, int] = field(default_factory=dict)  # MB per size, overriding
+    eco_sleep_after: float = 1800.0  # seconds without a request before eco dynos sleep
+    eco_quota_hours: float = 1000.0  # eco dyno hours per account per month
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -115,6 +148,9 @@ class Settings:
             bind=env.get("KAPAL_BIND", "127.0.0.1"),
             api_port=port("KAPAL_API_PORT", 5000),
             router_port=port("KAPAL_ROUTER_PORT", 8080),
+            router_tls_port=port_number(
+                "KAPAL_ROUTER_TLS_PORT", env.get("KAPAL_ROUTER_TLS_PORT", "8443")
+            ),
             logs_port=port("KAPAL_LOGS_PORT", 5001),
             rendezvous_port=port("KAPAL_RENDEZVOUS_PORT", 5002),
             apps_domain=env.get("KAPAL_APPS_DOMAIN", "localhost"),
@@ -138,10 +174,27 @@ class Settings:
             stop_grace=float(env.get("KAPAL_STOP_GRACE", 30)),
             dyno_cycle=3600 * duration("KAPAL_DYNO_CYCLE_HOURS", 24),
             run_ttl=duration("KAPAL_RUN_TTL", 86400),
-            router_boot_timeout=float(env.get("KAPAL_ROUTER_BOOT_TIMEOUT", 75)),
-            router_request_timeout=float(env.get("KAPAL_ROUTER_REQUEST_TIMEOUT", 30)),
+            router_boot_timeout=at_least(
+                "KAPAL_ROUTER_BOOT_TIMEOUT", float(env.get("KAPAL_ROUTER_BOOT_TIMEOUT", 75)), 1.0
+            ),
+            router_request_timeout=at_least(
+                "KAPAL_ROUTER_REQUEST_TIMEOUT",
+                float(env.get("KAPAL_ROUTER_REQUEST_TIMEOUT", 30)),
+                1.0,
+            ),
+            router_idle_timeout=at_least(
+                "KAPAL_ROUTER_IDLE_TIMEOUT", float(env.get("KAPAL_ROUTER_IDLE_TIMEOUT", 55)), 1.0
+            ),
+            router_name=short("KAPAL_ROUTER_NAME", env.get("KAPAL_ROUTER_NAME", ""), 24),
+            router_workers=router_workers(env.get("KAPAL_ROUTER_WORKERS", "")),
             sandbox=sandbox_choice(env.get("KAPAL_SANDBOX", "")),
             dyno_memory=dyno_memory(env.get("KAPAL_DYNO_MEMORY", "")),
+            eco_sleep_after=at_least(
+                "KAPAL_ECO_SLEEP_AFTER", float(env.get("KAPAL_ECO_SLEEP_AFTER", 1800)), 1.0
+            ),
+            eco_quota_hours=at_least(
+                "KAPAL_ECO_QUOTA_HOURS", float(env.get("KAPAL_ECO_QUOTA_HOURS", 1000)), 0.0
+            ),
         )
 
     # Public URLs, as users type them.
@@ -155,6 +208,9 @@ class Settings:
 
     def web_url(self, app_name: str) -> str:
         return f"http://{app_name}.{self.apps_domain}:{self.router_port}/"
+
+    def https_web_url(self, app_name: str) -> str:
+        return f"https://{app_name}.{self.apps_domain}:{self.router_tls_port}/"
 
     def git_url(self, app_name: str) -> str:
         return f"{self.api_url}/{app_name}.git"
@@ -226,3 +282,8 @@ class Settings:
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The local CA (ca.pem, for users to trust) and the router's certificate it signed."""
+        return self.data_dir / "tls"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,42 @@ def test_dyno_lifetimes_from_the_environment(tmp_path: Path) -> None:
 def test_negative_lifetimes_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match=f"{name} must be at least 0"):
         Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), name: "-1"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["KAPAL_ROUTER_BOOT_TIMEOUT", "KAPAL_ROUTER_REQUEST_TIMEOUT", "KAPAL_ROUTER_IDLE_TIMEOUT"],
+)
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_router_timeouts_under_a_second_are_refused(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be at least 1"):
+        Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), name: value})
+
+
+def test_router_idle_timeout_and_name_from_the_environment(tmp_path: Path) -> None:
+    defaults = Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path)})
+    assert (defaults.router_idle_timeout, defaults.router_name) == (55.0, "")
+    env = {
+        "KAPAL_DATA_DIR": str(tmp_path),
+        "KAPAL_ROUTER_IDLE_TIMEOUT": "120",
+        "KAPAL_ROUTER_NAME": "edge-2",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.router_idle_timeout, settings.router_name) == (120.0, "edge-2")
+    with pytest.raises(ValueError, match="KAPAL_ROUTER_IDLE_TIMEOUT must be at least 1"):
+        Settings.from_env({**env, "KAPAL_ROUTER_IDLE_TIMEOUT": "0"})
+    with pytest.raises(ValueError, match="KAPAL_ROUTER_NAME must be at most 24 characters"):
+        Settings.from_env({**env, "KAPAL_ROUTER_NAME": "w" * 25})
+
+
+def test_router_workers_default_to_the_cpus_up_to_four(tmp_path: Path) -> None:
+    defaults = Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path)})
+    assert defaults.router_workers == min(len(os.sched_getaffinity(0)), 4)
+    env = {"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_ROUTER_WORKERS": "3"}
+    assert Settings.from_env(env).router_workers == 3
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "65", "two", "1.5"])
+def test_router_workers_outside_1_to_64_are_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match="KAPAL_ROUTER_WORKERS must be a number from 1 to 64"):
+        Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_ROUTER_WORKERS": text})

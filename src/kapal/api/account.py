@@ -11,6 +11,7 @@ from kapal.api import serializers
 from kapal.api.deps import CtxDep, UserDep, bearer_token
 from kapal.domain.errors import Unauthorized
 from kapal.services import auth
+from kapal.services.eco import get_quota
 from kapal.store.models import User
 
 router = APIRouter()
@@ -55,3 +56,9 @@ def revoke_authorization(request: Request, ctx: CtxDep, user: UserDep) -> dict[s
 @router.get("/account")
 def get_account(user: UserDep) -> dict[str, Any]:
     return serializers.account(user)
+
+
+@router.get("/accounts/{account}/actions/get-quota")
+def account_quota(account: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    """Eco dyno hours this month, in seconds (what `heroku ps` shows for an eco app)."""
+    return get_quota(ctx, user, account).as_json()

@@ -11,11 +11,13 @@ from kapal.api import (
     buildpacks,
     builds,
     config,
+    domains,
     dynos,
     errors,
     logs,
     metrics,
     releases,
+    sni_endpoints,
     sources,
 )
 from kapal.api.limits import JsonBodyLimit
@@ -39,6 +41,8 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
         buildpacks,
         addons,
         metrics,
+        domains,
+        sni_endpoints,
     )
     for module in modules:
         app.include_router(module.router)

@@ -11,6 +11,7 @@ from kapal.api import serializers
 from kapal.api.deps import CtxDep, UserDep
 from kapal.services import apps as apps_service
 from kapal.services.context import Context
+from kapal.services.eco import app_process_tier
 from kapal.services.releases import current_release
 from kapal.store.models import App, User
 
@@ -30,8 +31,9 @@ class AppUpdate(BaseModel):
 def _json(ctx: Context, user: User, app: App) -> dict[str, Any]:
     with ctx.store.session() as s:
         release = current_release(s, app)
+        tier = app_process_tier(s, app)
     released_at = release.created_at if release and release.slug_id else None
-    return serializers.app_json(ctx.settings, app, user, released_at)
+    return serializers.app_json(ctx.settings, app, user, released_at, tier)
 
 
 @router.get("/apps")

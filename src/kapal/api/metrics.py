@@ -1,5 +1,6 @@
-"""/apps/{app}/metrics/memory: the memory each dyno used, sampled by the agent (Kapal's own
-route; Heroku serves its metrics from a separate service)."""
+"""/apps/{app}/metrics: requests per minute, counted by the router, and /metrics/memory: the
+memory each dyno used, sampled by the agent (Kapal's own routes; Heroku serves its metrics from
+a separate service)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,33 @@ from fastapi import APIRouter, Query
 
 from kapal.api import serializers
 from kapal.api.deps import CtxDep, UserDep
-from kapal.services.metrics import memory_samples
+from kapal.domain.metrics import PERCENTILES, STATUS_CLASSES, MinuteCounts, percentile
+from kapal.services.metrics import memory_samples, request_minutes
 
 router = APIRouter()
+
+
+@router.get("/apps/{app}/metrics")
+def requests(
+    app: str, ctx: CtxDep, user: UserDep, hours: float = Query(1.0, gt=0, le=168)
+) -> list[dict[str, Any]]:
+    """Requests per minute of the last `hours` (at most a week), oldest first; a minute
+    without requests has no point."""
+    _, minutes = request_minutes(ctx, user, app, timedelta(hours=hours))
+    return [minute_json(counts) for counts in minutes]
+
+
+def minute_json(counts: MinuteCounts) -> dict[str, Any]:
+    """{minute, requests, status: {"2xx": n, ...}, p50, p95, p99}; response times in ms."""
+    point: dict[str, Any] = {
+        "minute": serializers.ts(counts.minute),
+        "requests": counts.requests,
+        "status": dict(zip(STATUS_CLASSES, counts.status, strict=False)),
+    }
+    for name, q in PERCENTILES:
+        value = percentile(counts.histogram, q)
+        point[name] = None if value is None else round(value, 1)
+    return point
 
 
 @router.get("/apps/{app}/metrics/memory")

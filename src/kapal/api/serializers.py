@@ -23,7 +23,11 @@ def account(user: User) -> dict[str, Any]:
 
 
 def app_json(
-    settings: Settings, app: App, owner: User, released_at: datetime | None = None
+    settings: Settings,
+    app: App,
+    owner: User,
+    released_at: datetime | None = None,
+    process_tier: str = "eco",
 ) -> dict[str, Any]:
     return {
         "id": app.id,
@@ -39,6 +43,7 @@ def app_json(
         "build_stack": {"name": "kapal-24"},
         "region": {"name": "local"},
         "generation": {"name": "cedar"},
+        "process_tier": process_tier,
     }
 
 

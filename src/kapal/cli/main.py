@@ -6,7 +6,21 @@ from types import ModuleType
 
 import click
 
-from kapal.cli import addons, apps, auth, buildpacks, builds, config, logs, ps, releases, run
+from kapal.cli import (
+    addons,
+    apps,
+    auth,
+    buildpacks,
+    builds,
+    certs,
+    config,
+    domains,
+    logs,
+    maintenance,
+    ps,
+    releases,
+    run,
+)
 from kapal.cli.group import KapalGroup
 
 # Each topic module exposes COMMANDS (a list of click commands) and optionally ALIASES.
@@ -21,6 +35,9 @@ TOPICS: tuple[ModuleType, ...] = (
     addons,
     buildpacks,
     builds,
+    maintenance,
+    domains,
+    certs,
 )
 
 HELP = """Kapal: a self-hosted Heroku.

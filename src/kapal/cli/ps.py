@@ -11,7 +11,10 @@ import click
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
 from kapal.cli.output import action, ago, columns, format_time, header, hexagon, within
+from kapal.client.errors import KapalClientError
+from kapal.client.http import KapalClient
 from kapal.client.types import Dyno, Formation, FormationUpdate
+from kapal.domain.eco import ECO, quota_lines
 from kapal.domain.errors import KapalError
 from kapal.domain.formation import ScaleChange, normalise_size, parse_scale_arg
 
@@ -69,7 +72,10 @@ def format_ps(dynos: list[Dyno], now: datetime, tz: tzinfo | None = None) -> lis
 def ps(env: CliEnv, app: str | None, process_type: str | None) -> None:
     """List the app's dynos (optionally of one PROCESS_TYPE)."""
     name = env.resolve_app(app)
-    dynos = env.client().dynos(name)
+    client = env.client()
+    dynos = client.dynos(name)
+    for line in eco_quota(client, name):
+        click.echo(line)
     if process_type:
         dynos = [d for d in dynos if d["type"] == process_type]
         if not dynos:
@@ -79,6 +85,20 @@ def ps(env: CliEnv, app: str | None, process_type: str | None) -> None:
         return
     for line in format_ps(dynos, env.now(), env.tz):
         click.echo(line)
+
+
+def eco_quota(client: KapalClient, app: str) -> list[str]:
+    """For an eco app of the user's own, the account's eco dyno hours left this month and
+    this app's use, then a blank line; nothing if they cannot be read (as Heroku's CLI)."""
+    try:
+        info = client.get_app(app)
+        if info.get("process_tier") != ECO or info["owner"]["id"] != client.account()["id"]:
+            return []
+        quota = client.quota()
+    except (KapalClientError, KeyError, TypeError):
+        return []  # the quota is extra: the dynos are what `ps` is for
+    used = next((a["quota_used"] for a in quota["apps"] if a["app_uuid"] == info["id"]), 0)
+    return [*quota_lines(quota["account_quota"], quota["quota_used"], used), ""]
 
 
 def formation_summary(rows: list[Formation]) -> str:

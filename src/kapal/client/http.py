@@ -20,6 +20,7 @@ from kapal.client.types import (
     Formation,
     FormationUpdate,
     LogSession,
+    Quota,
     Release,
 )
 
@@ -123,6 +124,11 @@ class KapalClient:
 
     def account(self) -> Account:
         return cast(Account, self._json("GET", "/account"))
+
+    def quota(self, account: str = "~") -> Quota:
+        """The account's eco dyno hours this month (seconds)."""
+        path = f"/accounts/{_seg(account)}/actions/get-quota"
+        return cast(Quota, self._json("GET", path))
 
     # --- apps ------------------------------------------------------------------------------
 

@@ -45,6 +45,20 @@ class App(TypedDict):
     released_at: NotRequired[str | None]
     stack: NotRequired[Ref]
     region: NotRequired[Ref]
+    process_tier: NotRequired[str]  # eco, basic or production
+
+
+class AppQuota(TypedDict):
+    app_uuid: str
+    quota_used: int  # seconds
+
+
+class Quota(TypedDict):
+    """`GET /accounts/{id}/actions/get-quota`: eco dyno seconds this month."""
+
+    account_quota: int
+    quota_used: int
+    apps: list[AppQuota]
 
 
 class Formation(TypedDict):

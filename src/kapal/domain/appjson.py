@@ -1,5 +1,7 @@
 """Parse an app's `app.json` (Heroku's manifest) into what Kapal applies on a first deploy:
-config vars, add-ons, the formation and the postdeploy script.
+config vars, add-ons, the formation and the postdeploy script; and, on every deploy, the
+startup checks a new web dyno must pass before the router sends it requests (`healthchecks`,
+in Dokku's shape: `{"healthchecks": {"web": [{"type": "startup", "path": "/health"}]}}`).
 
 Keys Kapal does not use (`name`, `buildpacks`, `environments`, ...) are ignored, as Heroku
 ignores keys it does not know; the keys it uses are checked, and an error names the field.
@@ -19,6 +21,7 @@ from kapal.domain.procfile import MAX_TYPE_LENGTH
 
 MAX_BYTES = 100 * 1024
 GENERATORS = ("secret",)
+CHECK_TYPES = ("startup",)  # Dokku also has readiness and liveness checks: not (yet) Kapal's
 
 
 class AppJsonError(InvalidParams):
@@ -55,15 +58,52 @@ class Postdeploy:
 
 
 @dataclass(frozen=True)
+class Healthcheck:
+    """A startup check: GET `path` on the dyno's $PORT must answer 2xx (and hold `content`)
+    before the dyno is up; `attempts` failed answers, `timeout` seconds each, `wait` seconds
+    apart, fail its boot."""
+
+    path: str
+    name: str = ""
+    attempts: int = 5
+    timeout: float = 5.0
+    wait: float = 1.0
+    initial_delay: float = 0.0
+    content: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+
+@dataclass(frozen=True)
 class AppJson:
     env: tuple[EnvVar, ...] = ()
     addons: tuple[AddonRequest, ...] = ()
     formation: tuple[ProcessFormation, ...] = ()
     postdeploy: Postdeploy | None = None
+    healthchecks: Mapping[str, tuple[Healthcheck, ...]] = field(default_factory=dict)
 
 
 def parse_app_json(data: bytes) -> AppJson:
     """Read app.json's bytes; raise AppJsonError naming the field that is wrong."""
+    root = _document(data)
+    return AppJson(
+        env=_env(root.get("env")),
+        addons=_addons(root.get("addons")),
+        formation=_formation(root.get("formation")),
+        postdeploy=_postdeploy(root.get("scripts")),
+        healthchecks=_healthchecks(root.get("healthchecks")),
+    )
+
+
+def parse_healthchecks(data: bytes) -> Mapping[str, tuple[Healthcheck, ...]]:
+    """Only the `healthchecks` of app.json's bytes (what each new dyno needs), by process
+    type; raise AppJsonError naming the field that is wrong."""
+    return _healthchecks(_document(data).get("healthchecks"))
+
+
+def _document(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_BYTES:
         raise AppJsonError(f"app.json is {len(data)} bytes; the limit is {MAX_BYTES // 1024} KB.")
     try:
@@ -74,13 +114,7 @@ def parse_app_json(data: bytes) -> AppJson:
         raise AppJsonError(
             f"app.json is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
-    root = _object(document, "app.json", "the top level")
-    return AppJson(
-        env=_env(root.get("env")),
-        addons=_addons(root.get("addons")),
-        formation=_formation(root.get("formation")),
-        postdeploy=_postdeploy(root.get("scripts")),
-    )
+    return _object(document, "app.json", "the top level")
 
 
 def _kind(value: object) -> str:
@@ -223,3 +257,47 @@ def _postdeploy(value: object) -> Postdeploy | None:
     if not command.strip():
         raise AppJsonError("app.json scripts.postdeploy: the command is empty.")
     return Postdeploy(command.strip(), size)
+
+
+def _healthchecks(value: object) -> dict[str, tuple[Healthcheck, ...]]:
+    if value is None:
+        return {}
+    checks = {}
+    for type_, specs in _object(value, "healthchecks").items():
+        where = f"healthchecks.{type_}"
+        if not type_ or len(type_) > MAX_TYPE_LENGTH:
+            raise AppJsonError(f"app.json {where}: not a process type name.")
+        if not isinstance(specs, list):
+            raise _fail(where, "an array", specs)
+        checks[type_] = tuple(_check(spec, f"{where}[{n}]") for n, spec in enumerate(specs))
+    return checks
+
+
+def _check(value: object, where: str) -> Healthcheck:
+    spec = _object(value, where)
+    kind = _string(spec.get("type", "startup"), f"{where}.type")
+    if kind not in CHECK_TYPES:
+        raise AppJsonError(f'app.json {where}.type: {kind!r} is not supported; use "startup".')
+    path = _string(spec.get("path"), f"{where}.path")
+    if not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path):
+        raise AppJsonError(
+            f"app.json {where}.path: expected a path starting with /, without spaces."
+        )
+    attempts = spec.get("attempts", 5)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
+        raise AppJsonError(f"app.json {where}.attempts: expected a whole number from 1 to 100.")
+    return Healthcheck(
+        path=path,
+        name=_optional_string(spec.get("name"), f"{where}.name") or "",
+        attempts=attempts,
+        timeout=_seconds(spec.get("timeout", 5), f"{where}.timeout", low=0.001),
+        wait=_seconds(spec.get("wait", 1), f"{where}.wait"),
+        initial_delay=_seconds(spec.get("initialDelay", 0), f"{where}.initialDelay"),
+        content=_optional_string(spec.get("content"), f"{where}.content") or "",
+    )
+
+
+def _seconds(value: object, where: str, low: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 600:
+        raise AppJsonError(f"app.json {where}: expected a number of seconds from {low:g} to 600.")
+    return float(value)

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import uvloop
 
+from kapal.domain.eco import quota_seconds
 from kapal.domain.uids import APP_UID_BASE
 from kapal.entrypoints.agent_store import AgentStore
 from kapal.entrypoints.logging_setup import configure as configure_logging
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 MEMORY_EVERY = 20.0  # seconds between stored memory samples of each dyno
 MEMORY_KEEP = timedelta(hours=24)
+ECO_EVERY = 10.0  # seconds between stored eco dyno usage (how late a used-up quota is seen)
 
 
 def dyno_user() -> RunAs | None:
@@ -71,6 +73,26 @@ async def sample_memory(
                 logger.exception("could not store memory samples")
 
 
+async def account_eco(supervisor: Supervisor, gateway: Gateway, store: AgentStore) -> None:
+    """Store the eco dynos' running time since the last call (the accounts' eco dyno hours)."""
+    used = supervisor.eco.take(supervisor.clock())
+    if not used:
+        return
+    try:
+        await gateway.call(store.add_eco_usage, used)
+    except Exception:
+        supervisor.eco.give_back(used)
+        logger.exception("could not store eco dyno usage; trying again later")
+
+
+async def account_eco_forever(
+    supervisor: Supervisor, gateway: Gateway, store: AgentStore, every: float = ECO_EVERY
+) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await account_eco(supervisor, gateway, store)
+
+
 def dyno_driver(settings: Settings, run_as: RunAs | None) -> Driver:
     """As root: each dyno jailed (the first sandbox that works here, or KAPAL_SANDBOX), as its
     app's uid, in a cgroup; otherwise plain processes of the agent's own user."""
@@ -98,7 +120,11 @@ def dyno_driver(settings: Settings, run_as: RunAs | None) -> Driver:
 async def serve(settings: Settings) -> None:
     """Run the agent until SIGTERM/SIGINT, then stop every dyno and return."""
     # `kapal up` migrated the store; SQLAlchemy would cost the agent 24 MB (issue 4).
-    agent_store = AgentStore(settings.database_url, lambda: notify(settings.router_wake_socket))
+    agent_store = AgentStore(
+        settings.database_url,
+        lambda: notify(settings.router_wake_socket),
+        eco_quota=quota_seconds(settings.eco_quota_hours),
+    )
     hub = LogHub()
     gateway = Gateway(agent_store)
     run_as = await asyncio.to_thread(dyno_user)  # may create the user (useradd)
@@ -111,6 +137,7 @@ async def serve(settings: Settings) -> None:
         gateway=gateway,
         timing=Timing(boot_timeout=settings.dyno_boot_timeout, stop_grace=settings.stop_grace),
         lifetimes=Lifetimes(cycle=settings.dyno_cycle, run_ttl=settings.run_ttl),
+        eco_sleep_after=settings.eco_sleep_after,
     )
     wake = WakeListener(settings.agent_wake_socket)
     reconcile = ReconcileLoop(gateway, supervisor, hub, wake=wake)
@@ -132,12 +159,16 @@ async def serve(settings: Settings) -> None:
                 tasks.create_task(
                     sample_memory(supervisor, gateway, agent_store), name="memory samples"
                 ),
+                tasks.create_task(
+                    account_eco_forever(supervisor, gateway, agent_store), name="eco usage"
+                ),
             ]
             tasks.create_task(sessions.serve(), name="log sessions")
             await stop.wait()
             logger.info("stopping all dynos")
             rendezvous.close()
             await reconcile.shutdown()
+            await account_eco(supervisor, gateway, agent_store)  # up to the dynos' ends
             hub.close()  # ends live tails, so the sessions server can finish
             sessions.close()
             for task in background:

@@ -9,11 +9,13 @@ lives with the agent's entry point.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kapal.domain.eco import month_of
 from kapal.domain.hashes import hash_secret
 from kapal.logs.sessions import SessionRequest
 from kapal.runtime.state import (
@@ -66,9 +68,19 @@ def _now() -> datetime:
 class AgentStore:
     """The runtime's StateStore over the database at `url`."""
 
-    def __init__(self, url: str, on_rows_changed: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        url: str,
+        on_rows_changed: Callable[[], None] = lambda: None,
+        *,
+        eco_quota: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = Database(url)
         self.on_rows_changed = on_rows_changed
+        self.eco_quota = eco_quota  # eco dyno seconds per account per month; None: no limit
+        self.clock = clock
+        self._owners: dict[str, str] = {}  # app id -> owner id, as last read
 
     def close(self) -> None:
         self.db.close()
@@ -96,14 +108,23 @@ class AgentStore:
             ):
                 requests.setdefault(app_id, {})[name] = moment(restart_at).timestamp()
             releases = {app_id: spec for (app_id, _), spec in current.items()}
+            activity = {
+                app_id: moment(at).timestamp()
+                for app_id, at in tx.rows("SELECT app_id, last_request_at FROM app_activity")
+            }
+            exhausted = self._exhausted(tx)
+            owners = dict(tx.rows("SELECT id, owner_id FROM apps"))
+            self._owners |= owners
             apps = {
                 app_id: DesiredApp(
                     app_id,
                     releases.get(app_id),
                     tuple(formations.get(app_id, ())),
                     requests.get(app_id, {}),
+                    activity.get(app_id),
+                    owner_id in exhausted,
                 )
-                for (app_id,) in tx.rows("SELECT id FROM apps")
+                for app_id, owner_id in owners.items()
             }
             return Desired(
                 apps,
@@ -113,6 +134,39 @@ class AgentStore:
                 ),
                 tuple(_one_off(d, specs.get(_release_key(d))) for d in one_offs),
             )
+
+    def _exhausted(self, tx: Transaction) -> set[str]:
+        """The accounts whose eco dyno hours of this month are used up."""
+        if self.eco_quota is None:
+            return set()
+        rows = tx.rows(
+            "SELECT user_id, sum(seconds) FROM eco_usage WHERE month = ? GROUP BY user_id",
+            month_of(self.clock()),
+        )
+        exhausted = {user_id for user_id, used in rows if used >= self.eco_quota}
+        if self.eco_quota <= 0:  # no eco dyno hours at all
+            exhausted |= {owner for (owner,) in tx.rows("SELECT DISTINCT owner_id FROM apps")}
+        return exhausted
+
+    def add_eco_usage(self, used: Mapping[tuple[str, str], float]) -> None:
+        """Add eco dyno seconds, by (app id, month), to the accounts owning the apps."""
+        with self.db.write() as tx:
+            owners = dict(tx.rows("SELECT id, owner_id FROM apps"))
+            for (app_id, month), seconds in used.items():
+                owner = owners.get(app_id) or self._owners.get(app_id)
+                if owner is None or seconds <= 0:
+                    continue  # an app deleted before this agent knew its owner
+                changed = tx.run(
+                    "UPDATE eco_usage SET seconds = seconds + ?"
+                    " WHERE user_id = ? AND app_id = ? AND month = ?",
+                    *(seconds, owner, app_id, month),
+                )
+                if not changed:
+                    tx.run(
+                        "INSERT INTO eco_usage (user_id, app_id, month, seconds)"
+                        " VALUES (?, ?, ?, ?)",
+                        *(owner, app_id, month, seconds),
+                    )
 
     def record_memory(self, readings: Sequence[MemoryReading], keep: timedelta) -> None:
         """Store one sample per dyno; forget samples older than `keep`."""
@@ -159,6 +213,9 @@ class AgentStore:
         with self.db.write() as tx:
             for dyno in _dynos(tx.rows(AGENT_DYNOS + "WHERE type != 'run' OR state != 'starting'")):
                 running = bool(dyno["pid"]) and dyno["state"] in ("starting", "up")
+                if dyno["state"] == "idle" and dyno["type"] not in ("release", "run"):
+                    found.append(_leftover(dyno))  # an eco dyno asleep: it sleeps on
+                    continue
                 if running:
                     found.append(_leftover(dyno))
                 if running and dyno["type"] not in ("release", "run"):

@@ -115,7 +115,9 @@ def say(text: str) -> None:
 
 def wait_ready(settings: Settings, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
-    ports = (settings.api_port, settings.router_port, settings.logs_port)
+    ports = [settings.api_port, settings.router_port, settings.logs_port]
+    if settings.router_tls_port:  # 0: a free port, which only the router knows
+        ports.append(settings.router_tls_port)
     while time.monotonic() < deadline:
         if all(port_open(settings.bind, port) for port in ports):
             return True
@@ -160,6 +162,8 @@ def up() -> None:
                 f"\nKapal is up.\n"
                 f"  Dashboard and API  {settings.api_url}/\n"
                 f"  Apps               http://<app>.{settings.apps_domain}:{settings.router_port}/\n"
+                f"                     https://<app>.{settings.apps_domain}:"
+                f"{settings.router_tls_port}/ (trust {settings.tls_dir / 'ca.pem'})\n"
                 f"  Data               {settings.data_dir}\n\n"
                 f"Next: `kapal signup`, then `kapal create` in your app's git repository and "
                 f"`git push kapal main`.\nPress Ctrl-C to stop Kapal and its dynos.\n"

@@ -58,6 +58,11 @@ class LogIngest:
         self._transport: asyncio.DatagramTransport | None = None
 
     def receive(self, data: bytes) -> None:
+        # A batching LogSender puts several lines in one datagram; JSON escapes newlines.
+        for part in data.split(b"\n") if b"\n" in data else (data,):
+            self._receive_line(part)
+
+    def _receive_line(self, data: bytes) -> None:
         try:
             line = decode_datagram(data)
         except ValueError as exc:

@@ -2,11 +2,12 @@
 
 from kapal.router.accesslog import LogSink
 from kapal.router.config import RouterConfig
-from kapal.router.routes import AppRoute, RouteSource, RouteTable, UpDyno
+from kapal.router.routes import AppRoute, Certificate, RouteSource, RouteTable, UpDyno
 from kapal.router.server import Router, WakeHints
 
 __all__ = [
     "AppRoute",
+    "Certificate",
     "LogSink",
     "RouteSource",
     "RouteTable",

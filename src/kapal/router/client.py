@@ -42,30 +42,37 @@ class ClientConnection(RequestHead, asyncio.Protocol):
     PAUSE_PIPELINE: ClassVar[int] = 1  # a pipelined request waits for the one before it
     PAUSE_UPSTREAM: ClassVar[int] = 2  # the dyno's side is not taking the body fast enough
     PAUSE_PENDING: ClassVar[int] = 4  # the body waits for a dyno connection
+    PAUSE_REJECTED: ClassVar[int] = 8  # a bad request waits for those before it to be answered
 
     __slots__ = (
         "_draining",
         "active",
         "closed",
         "current",
+        "forwarded_tail",
         "head_bytes",
         "idle_since",
         "in_head",
         "ip",
         "parser",
         "paused",
+        "protocol",
         "queue",
         "raw",
+        "rejected",
         "router",
         "transport",
         "tunnel",
         "write_paused",
     )
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, tls: bool = False) -> None:
         config = router.config
         RequestHead.__init__(self, config.max_line, config.max_headers)
         self.router = router
+        # X-Forwarded-Proto and -Port of the socket this connection came in on.
+        self.forwarded_tail = router.tls_forwarded_tail if tls else router.forwarded_tail
+        self.protocol = "https" if tls else "http"
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set on connect
         self.parser = HttpRequestParser(self)
         self.ip = b""
@@ -74,6 +81,8 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         self.queue: deque[Exchange] = deque()
         self.tunnel: UpstreamConnection | None = None
         self.raw = False
+        # A malformed request, and its error, answered once the requests before it are.
+        self.rejected: tuple[Exchange, RouterError] | None = None
         self.closed = False
         self.paused = 0
         self.write_paused = False
@@ -133,8 +142,10 @@ class ClientConnection(RequestHead, asyncio.Protocol):
                     self._reject(HEADER_TOO_LARGE)
 
     def _raw_data(self, data: bytes) -> None:
-        if self.tunnel is not None:
-            self.tunnel.transport.write(data)
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.moved += len(data)
+            tunnel.transport.write(data)
         elif self.active is not None:
             self.active.request_raw(data)
 
@@ -175,7 +186,6 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         start = _time()
         request_id = choose_request_id(self.request_id)
         xff = forwarded_for(self.xff, self.ip)
-        router = self.router
         head = self.forward(
             method,
             http10=http10,
@@ -183,7 +193,7 @@ class ClientConnection(RequestHead, asyncio.Protocol):
             xff=xff,
             request_id=request_id,
             start_ms=int(start * 1000),
-            tail=router.forwarded_tail,
+            tail=self.forwarded_tail,
         )
         exchange = Exchange(
             self,
@@ -243,6 +253,12 @@ class ClientConnection(RequestHead, asyncio.Protocol):
                 following.start()
         finally:
             self._draining = False
+        if self.rejected is not None and self.active is None and not self.queue:
+            bad, error = self.rejected
+            self.rejected = None
+            self.raw = True  # read nothing more as HTTP
+            self.active = bad
+            bad.fail(error)
 
     def start_tunnel(self, conn: UpstreamConnection) -> None:
         self.tunnel = conn
@@ -264,39 +280,53 @@ class ClientConnection(RequestHead, asyncio.Protocol):
                 self.transport.resume_reading()
 
     def _reject(self, error: RouterError) -> None:
-        """Answer a malformed request, then close: the rest of the stream cannot be trusted."""
-        if self.transport.is_closing():
+        """Answer a malformed request, then close: the rest of the stream cannot be trusted.
+        Requests before it on the connection are answered first."""
+        if self.transport.is_closing() or self.rejected is not None:
             return
-        self.raw = True  # read nothing more as HTTP
         current = self.current
-        if current is None and self.active is None:
-            # The head itself is bad: a stand-in exchange answers it (and logs it if the Host
-            # header named an app).
-            exchange = Exchange(
-                self,
-                self.parser.get_method(),
-                self.url,
-                self.host,
-                b"",
-                choose_request_id(self.request_id),
-                forwarded_for(self.xff, self.ip),
-                _time(),
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
-            )
-            exchange.route = self.router.index.lookup(self.host) if self.host else None
-            self.active = exchange
-            exchange.fail(error)
-        elif current is not None and current is self.active:
+        self.current = None
+        if current is not None and current is self.active:
+            self.raw = True  # read nothing more as HTTP
             current.fail(error)
-        else:  # a pipelined request is bad while another is being answered
-            self.transport.close()
+        else:
+            if current is None:
+                # The head itself is bad: a stand-in exchange answers it (and logs it if the
+                # Host header named an app).
+                bad = self._stand_in()
+            else:  # the body of a pipelined request is bad: it is the last one queued
+                self.queue.remove(current)
+                bad = current
+                bad.route = self.router.index.lookup(bad.host) if bad.host else None
+            if self.active is not None:
+                self.rejected = (bad, error)
+                self.pause(self.PAUSE_REJECTED)
+                return
+            self.raw = True
+            self.active = bad
+            bad.fail(error)
         if not self.transport.is_closing():
             self.transport.close()
+
+    def _stand_in(self) -> Exchange:
+        exchange = Exchange(
+            self,
+            self.parser.get_method(),
+            self.url,
+            self.host,
+            b"",
+            choose_request_id(self.request_id),
+            forwarded_for(self.xff, self.ip),
+            _time(),
+            False,
+            False,
+            False,
+            False,
+            False,
+            False,
+        )
+        exchange.route = self.router.index.lookup(self.host) if self.host else None
+        return exchange
 
     def idle_expired(self, now: float, timeout: float) -> bool:
         return (

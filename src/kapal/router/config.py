@@ -10,10 +10,14 @@ class RouterConfig:
     apps_domain: str = "localhost"
     bind: str = "127.0.0.1"
     port: int = 8080  # 0 picks a free port (tests)
+    tls_port: int = 8443  # HTTPS, when the router is given certificates; 0: a free port
     # Requests for an app whose web dynos are still starting wait this long (then H20).
     boot_timeout: float = 75.0
     # The app must send the first response byte within this long after the request (H12).
     request_timeout: float = 30.0
+    # After the response head, no byte either way for this long ends the exchange (H15); a
+    # WebSocket tunnel gets the same rolling window. Checked at each sweep.
+    idle_timeout: float = 55.0
     connect_timeout: float = 5.0  # per connect attempt (H19)
     connect_attempts: int = 10  # distinct dynos tried before H21/H19
     # Idle keep-alive client connections (and clients stuck sending a head) are closed after this.

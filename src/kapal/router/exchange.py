@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from kapal.router.codes import (
     H12,
     H13,
+    H15,
     H17,
     H18,
     H19,
@@ -18,9 +19,11 @@ from kapal.router.codes import (
     H21,
     H25,
     H27,
+    H28,
     H99,
     NO_SUCH_APP,
     WAIT,
+    WAKE,
     RouterError,
     decide,
 )
@@ -67,6 +70,7 @@ class Exchange:
         "pending",
         "pending_bytes",
         "port",
+        "reloaded",
         "request_done",
         "request_id",
         "retried",
@@ -130,6 +134,7 @@ class Exchange:
         self.finished = False
         self.parked = False
         self.retried = False
+        self.reloaded = False
         self.timer: asyncio.TimerHandle | None = None
         self.t_route = 0.0
         self.t_sent = 0.0
@@ -145,13 +150,16 @@ class Exchange:
             self.fail(NO_SUCH_APP)
             return
         self.route = route
+        self.router.activity.touch(route.app_id, self.started_at)
         self._dispatch(route)
 
     def _dispatch(self, route: AppRoute) -> None:
         verdict = decide(route)
         if isinstance(verdict, RouterError):
             self.fail(verdict)
-        elif verdict is WAIT:
+        elif verdict is WAIT or verdict is WAKE:
+            if verdict is WAKE:
+                self.router.activity.wake(route.app_id, self.started_at)
             self.parked = True
             self.router.parked.add(self)
             self.timer = self.router.loop.call_later(
@@ -170,7 +178,8 @@ class Exchange:
             self.fail(NO_SUCH_APP)
             return
         self.route = route
-        if decide(route) is not WAIT:
+        verdict = decide(route)
+        if verdict is not WAIT and verdict is not WAKE:
             self._unpark()
             self._dispatch(route)
 
@@ -225,6 +234,14 @@ class Exchange:
         self.tried.add(port)
         self.last_error = error
         route = self.router.index.by_name(self.route.name) if self.route else None
+        if route is not None and not self.reloaded and all(d.port in self.tried for d in route.up):
+            # Every dyno the table names failed: it may be older than a replacement (the old
+            # dyno stopped before the router reloaded). Once, a fresh table's dynos are tried.
+            self.reloaded = True
+            await self.router.refresh_now()
+            if self.finished:
+                return
+            route = self.router.index.by_name(route.name)
         if route is None or not route.up:
             self.fail(error)
         else:
@@ -263,6 +280,7 @@ class Exchange:
     def request_raw(self, data: bytes) -> None:
         conn = self.upstream
         if conn is not None:
+            conn.moved += len(data)
             conn.transport.write(data)
         elif not self.finished:
             if self.pending is None:
@@ -289,6 +307,15 @@ class Exchange:
     def request_timed_out(self) -> None:
         """No response byte came in time (called by the router)."""
         self.fail(H12)
+
+    def client_idle(self) -> None:
+        """The request body stopped coming for too long (called by the router)."""
+        self.fail(H28)
+
+    def idle_timed_out(self) -> None:
+        """No byte either way for too long since the response head (called by the router)."""
+        self.status = H15.status  # what Heroku logs, whatever the head said
+        self._abort(H15)
 
     # the response, from the dyno
 
@@ -344,6 +371,7 @@ class Exchange:
         self.upstream = None
         out = rewrite_upgrade_head(head)
         self.client.transport.write(out + rest if rest else out)
+        conn.upgraded = self
         self.client.start_tunnel(conn)
         self._finish(None)
 
@@ -413,7 +441,9 @@ class Exchange:
         # An unread request body would be taken for the next request: close instead.
         unread = self.has_body and not self.request_done
         close = unread or not self.keep_alive or self.upgrade or self.router.closing
-        data, nbytes = self.router.pages.response(error, close=close, head=self.method == b"HEAD")
+        data, nbytes = self.router.pages.response(
+            error, close=close, head=self.method == b"HEAD", route=self.route
+        )
         if not self.client.transport.is_closing():
             self.client.transport.write(data)
         self.status = error.status

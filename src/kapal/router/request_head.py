@@ -103,19 +103,27 @@ def forwarded_for(sent: bytes, client_ip: bytes) -> bytes:
     return sent + b", " + client_ip if sent else client_ip
 
 
-def forwarded_tail(port: int) -> bytes:
+def forwarded_tail(port: int, proto: bytes = b"http") -> bytes:
     """Fixed headers between X-Forwarded-For's value and X-Request-Id's value."""
-    return b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\nX-Request-Id: " % port
+    return b"\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Port: %d\r\nX-Request-Id: " % (
+        proto,
+        port,
+    )
 
 
 def drop_listed(lines: Sequence[bytes], connection: bytes) -> Sequence[bytes]:
-    """Drop the header lines a Connection header names as hop-by-hop."""
+    """Drop the header lines a Connection header names as hop-by-hop; `lines` holds each
+    line as four pieces (name, ": ", value, CRLF), as RequestHead collects them."""
     names = {token.strip().lower() for token in connection.split(b",")}
     names -= _CONNECTION_OPTIONS
     names -= _PROTECTED
     if not names:
         return lines
-    return [line for line in lines if line.split(b":", 1)[0].lower() not in names]
+    kept: list[bytes] = []
+    for i in range(0, len(lines), 4):
+        if lines[i].lower() not in names:
+            kept += lines[i : i + 4]
+    return kept
 
 
 class RequestHead:
@@ -144,6 +152,8 @@ class RequestHead:
 
     def reset(self) -> None:
         self.url = b""
+        # The header lines to pass on, four pieces each (name, ": ", value, CRLF): joined
+        # once with the rest of the head rather than concatenated line by line.
         self.lines: list[bytes] = []
         self.host = b""
         self.xff = b""
@@ -168,15 +178,15 @@ class RequestHead:
             raise HeadRejected(HEADER_TOO_LARGE)
         key = name.lower()
         if key not in _SPECIAL:
-            self.lines.append(name + b": " + value + b"\r\n")
+            self.lines += (name, b": ", value, b"\r\n")
         elif key == b"host":
             if self.host:  # which one would the app believe? Refuse to guess.
                 raise HeadRejected(BAD_REQUEST)
             self.host = value
-            self.lines.append(name + b": " + value + b"\r\n")
+            self.lines += (name, b": ", value, b"\r\n")
         elif key == b"content-length":
             self.content_length = value
-            self.lines.append(name + b": " + value + b"\r\n")
+            self.lines += (name, b": ", value, b"\r\n")
         elif key == b"x-forwarded-for":
             self.xff = self.xff + b", " + value if self.xff else value
         elif key == b"x-request-id":

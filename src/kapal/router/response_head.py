@@ -29,10 +29,15 @@ def rewrite_response_head(head: bytes, connection: bytes) -> bytes:
     b"", CLOSE or KEEP_ALIVE. The status line is answered as HTTP/1.1, the router's version."""
     eol = head.find(b"\r\n")
     fields = head[eol:-4]
-    if _HOP_BY_HOP.search(fields) is not None:  # one scan in the common case: none there
-        if _CONNECTION.search(fields) is not None:
-            fields = _drop_listed(fields)
-        fields = _HOP_BY_HOP.sub(b"", fields)
+    found = _HOP_BY_HOP.search(fields)  # one scan in the common case: none there
+    if found is not None:
+        if _HOP_BY_HOP.search(fields, found.end()) is None and _names_none(found.group()):
+            # The next most common case: one `Connection: keep-alive` (or close), cut out.
+            fields = fields[: found.start()] + fields[found.end() :]
+        else:
+            if _CONNECTION.search(fields) is not None:
+                fields = _drop_listed(fields)
+            fields = _HOP_BY_HOP.sub(b"", fields)
     return b"".join((b"HTTP/1.1", head[8:eol], fields, b"\r\n", connection, VIA, b"\r\n"))
 
 
@@ -47,6 +52,12 @@ def body_is_framed(head: bytes) -> bool:
     if codings:
         return codings[-1].rsplit(b",", 1)[-1].strip().lower() == b"chunked"
     return _CONTENT_LENGTH.search(head) is not None
+
+
+def _names_none(line: bytes) -> bool:
+    """True unless `line`, a hop-by-hop header line, is a Connection header naming headers."""
+    name, _, value = line.partition(b":")
+    return name[2:].rstrip().lower() != b"connection" or value.strip().lower() in _OPTIONS
 
 
 def _drop_listed(fields: bytes) -> bytes:

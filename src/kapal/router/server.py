@@ -12,14 +12,18 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from kapal.router.accesslog import LogSink, format_message, router_line
+from kapal.router.activity import Activity
 from kapal.router.client import ClientConnection
-from kapal.router.codes import RouterError
+from kapal.router.codes import H15, RouterError
 from kapal.router.config import RouterConfig
 from kapal.router.exchange import Exchange
+from kapal.router.metrics import RequestCounter
 from kapal.router.pages import ErrorPages
 from kapal.router.pool import UpstreamPool
 from kapal.router.request_head import forwarded_tail
 from kapal.router.routes import HostIndex, RouteSource, RouteTable
+from kapal.router.tls import SniCertificates
+from kapal.router.upstream import UpstreamConnection
 
 logger = logging.getLogger(__name__)
 _monotonic = time.monotonic
@@ -53,10 +57,22 @@ def listening_socket(host: str, port: int, *, reuse_port: bool, backlog: int) ->
 class Router:
     """An HTTP reverse proxy routing `NAME.<apps_domain>` to the app's web dynos."""
 
-    def __init__(self, config: RouterConfig, source: RouteSource, sink: LogSink) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        source: RouteSource,
+        sink: LogSink,
+        tls: SniCertificates | None = None,  # HTTPS on config.tls_port with these
+        activity: Activity | None = None,  # where each app's last request is recorded
+    ) -> None:
         self.config = config
+        self.activity = activity or Activity()
         self.source = source
         self.sink = sink
+        self.tls = tls
+        self.tls_port = config.tls_port
+        self.tls_forwarded_tail = forwarded_tail(config.tls_port, b"https")
+        self._tls_server: asyncio.AbstractServer | None = None
         self.index = HostIndex(RouteTable(), config.apps_domain)
         self.pool = UpstreamPool(
             idle_timeout=config.upstream_idle_timeout,
@@ -66,6 +82,7 @@ class Router:
             write_high_water=config.write_high_water,
         )
         self.pages = ErrorPages()
+        self.metrics = RequestCounter()  # saved by a MetricsFlusher the entry point runs
         self.clients: set[ClientConnection] = set()
         self.parked: set[Exchange] = set()
         self.awaiting: dict[Exchange, float] = {}  # request -> deadline for its first byte
@@ -77,6 +94,7 @@ class Router:
         self._tasks: set[asyncio.Task[None]] = set()
         self._refreshing: asyncio.Lock | None = None
         self._drained = asyncio.Event()
+        self._flowing: dict[object, tuple[int, float]] = {}  # response/tunnel -> (bytes, since)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -99,8 +117,27 @@ class Router:
         self._server = await self._loop.create_server(
             lambda: ClientConnection(self), sock=sock, backlog=self.config.backlog
         )
+        if self.tls is not None:
+            await self._listen_tls(self.tls)
         self.spawn(self._expire_forever())
         logger.info("router listening on %s:%d", self.config.bind, self.port)
+
+    async def _listen_tls(self, tls: SniCertificates) -> None:
+        sock = listening_socket(
+            self.config.bind,
+            self.config.tls_port,
+            reuse_port=self.config.reuse_port,
+            backlog=self.config.backlog,
+        )
+        self.tls_port = sock.getsockname()[1]
+        self.tls_forwarded_tail = forwarded_tail(self.tls_port, b"https")
+        self._tls_server = await self.loop.create_server(
+            lambda: ClientConnection(self, tls=True),
+            sock=sock,
+            backlog=self.config.backlog,
+            ssl=tls.context,
+        )
+        logger.info("router listening for HTTPS on %s:%d", self.config.bind, self.tls_port)
 
     # routes
 
@@ -115,7 +152,24 @@ class Router:
         assert self._refreshing is not None and self._loop is not None
         async with self._refreshing:
             table = await self._loop.run_in_executor(None, self.source)
+            if self.tls is not None:
+                built = await self._loop.run_in_executor(None, self.tls.prepare, table)
         self.install(table)
+        if self.tls is not None:
+            self.tls.install(table, built)
+
+    async def refresh_now(self) -> None:
+        """A fresh table for a request every dyno of the current one failed: the read in
+        flight if there is one (it serves every request asking meanwhile), else a new one.
+        A failed read keeps the table."""
+        assert self._refreshing is not None
+        if self._refreshing.locked():
+            async with self._refreshing:
+                return  # the reader installs its table before a waiter runs
+        try:
+            await self.refresh()
+        except Exception:
+            logger.exception("route table refresh failed")
 
     async def run(self, wake: WakeHints | None = None, interval: float = 1.0) -> None:
         """Keep the route table fresh (on hints and every `interval`) and sweep idle
@@ -155,13 +209,60 @@ class Router:
                 exchange.request_timed_out()
 
     def sweep(self) -> None:
-        """Close idle client connections and stale pooled dyno connections."""
+        """Close idle client connections and stale pooled dyno connections; end responses
+        and tunnels no byte went through for the idle timeout (H15)."""
         now = _monotonic()
         timeout = self.config.client_idle_timeout
+        flowing, self._flowing = self._flowing, {}
         for client in list(self.clients):
             if client.idle_expired(now, timeout):
                 client.transport.close()
+            else:
+                self._check_flow(client, flowing, now)
         self.pool.sweep()
+
+    def _check_flow(
+        self, client: ClientConnection, flowing: dict[object, tuple[int, float]], now: float
+    ) -> None:
+        tunnel = client.tunnel
+        exchange = client.active
+        if tunnel is not None:
+            if self._idle(tunnel, tunnel.moved, flowing, now):
+                self._end_tunnel(client, tunnel)
+        elif exchange is not None and exchange.head_sent and not exchange.finished:
+            conn = exchange.upstream
+            moved = exchange.bytes_out + (conn.moved if conn is not None else 0)
+            if self._idle(exchange, moved, flowing, now):
+                exchange.idle_timed_out()
+        elif (
+            exchange is not None
+            and exchange.upstream is not None
+            and not exchange.request_done
+            and not client.paused  # the router is not reading: the client is not to blame
+            # The body stopped coming (H28): the dyno's connection is not held for ever.
+            and self._idle(exchange, exchange.upstream.moved, flowing, now)
+        ):
+            exchange.client_idle()
+
+    def _idle(
+        self, key: object, moved: int, flowing: dict[object, tuple[int, float]], now: float
+    ) -> bool:
+        # Byte counts compared from sweep to sweep: per chunk, nothing but an addition.
+        seen = flowing.get(key)
+        if seen is None or seen[0] != moved:
+            seen = (moved, now)
+        elif now - seen[1] >= self.config.idle_timeout:
+            return True
+        self._flowing[key] = seen
+        return False
+
+    def _end_tunnel(self, client: ClientConnection, tunnel: UpstreamConnection) -> None:
+        tunnel.close()
+        client.transport.close()
+        upgraded = tunnel.upgraded
+        if upgraded is not None:
+            upgraded.status = H15.status
+            self.log(upgraded, H15, count=False)  # counted once already, as a 101
 
     # used by connections and exchanges
 
@@ -181,7 +282,7 @@ class Router:
         if not task.cancelled() and task.exception() is not None:
             logger.error("router task failed", exc_info=task.exception())
 
-    def log(self, exchange: Exchange, error: RouterError | None) -> None:
+    def log(self, exchange: Exchange, error: RouterError | None, count: bool = True) -> None:
         route = exchange.route
         if route is None:
             return
@@ -202,10 +303,15 @@ class Router:
             service,
             exchange.status,
             exchange.bytes_out,
+            exchange.client.protocol,
         )
+        wall = time.time()
+        elapsed = now - exchange.t_sent if exchange.t_sent else wall - exchange.started_at
+        if count:
+            self.metrics.count(route.app_id, exchange.status, elapsed * 1000, wall)
         try:
             # Stamped when the request ends, as Heroku does: the stream stays in time order.
-            self.sink.send(router_line(route.app_id, message, time.time()))
+            self.sink.send(router_line(route.app_id, message, wall))
         except Exception:
             logger.exception("router log line dropped")
 
@@ -215,8 +321,9 @@ class Router:
         """Stop accepting, let requests in flight finish for up to `grace` seconds, then end
         the rest (H99) and close every connection."""
         self.closing = True
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         for client in list(self.clients):
             if client.active is None and not client.queue and client.tunnel is None:
                 client.transport.close()
@@ -233,6 +340,7 @@ class Router:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self.pool.close()  # after the connect tasks: a late connect may have pooled its socket
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), 1.0)

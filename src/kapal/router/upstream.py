@@ -30,12 +30,14 @@ class UpstreamConnection(asyncio.Protocol):
         "idle_since",
         "keep_alive",
         "max_head",
+        "moved",
         "parser",
         "paused",
         "port",
         "reused",
         "transport",
         "tunnel",
+        "upgraded",
     )
 
     def __init__(self, port: int, max_head: int) -> None:
@@ -49,6 +51,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.paused = False
         self.reused = False
         self.idle_since = 0.0
+        self.moved = 0  # request body and tunnel bytes, both ways: the sweep's H15 check
+        self.upgraded: Exchange | None = None  # the request that made this a tunnel
         self.begin(None)
 
     def begin(self, exchange: Exchange | None, head_only: bool = False) -> None:
@@ -89,6 +93,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None:
             if self.tunnel is not None:
+                self.moved += len(data)
                 self.tunnel.transport.write(data)
             else:  # an idle connection must stay silent; it can no longer be trusted
                 self.close()
@@ -113,6 +118,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        if not 100 <= status <= 599:  # RFC 9110: no valid status is outside (H17)
+            raise ValueError(f"response status {status}")  # httptools: HttpParserCallbackError
         self._heads.append(status)
         if status >= 200 or status == 101:
             self._final = True

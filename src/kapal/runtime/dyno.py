@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kapal.domain.appjson import Healthcheck
 from kapal.domain.rendezvous import Size
 from kapal.runtime.driver import Driver, LaunchSpec, Process
 from kapal.runtime.environment import dyno_argv
+from kapal.runtime.healthcheck import probe
 from kapal.runtime.output import DynoLog
 
 IO = Callable[[Process], Coroutine[Any, Any, None]]
@@ -108,6 +110,7 @@ class Dyno:
         self.stop_reason: str | None = None
         self.process: Process | None = None
         self.uid: int | None = None  # the app's own uid (from its release)
+        self.checks: tuple[Healthcheck, ...] = ()  # web: app.json's startup checks
         self.memory: int | None = None  # bytes, last sampled
         self._r14_at = float("-inf")
         self._r15 = False
@@ -230,21 +233,53 @@ class Dyno:
         return False
 
     async def _watch_up(self, process: Process, web: bool) -> None:
+        """A web dyno is up once $PORT accepts connections and every startup check passed;
+        all of it within the boot timeout (R10)."""
         if not web or self.port is None:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timing.boot_timeout
         while not await accepts(self.port):
             if loop.time() >= deadline:
-                self.log.platform(
-                    "Error R10 (Boot timeout) -> Web process failed to bind to $PORT "
-                    f"within {self.timing.boot_timeout:g} seconds of launch"
-                )
-                self.log.platform("Stopping process with SIGKILL")
-                self.driver.signal(process, signal.SIGKILL)
+                self._boot_failed(process, "Web process failed to bind to $PORT")
                 return
             await asyncio.sleep(self.timing.poll)
+        for check in self.checks:
+            if not await self._passes(process, check, deadline):
+                return
         self._mark_up()
+
+    async def _passes(self, process: Process, check: Healthcheck, deadline: float) -> bool:
+        """Probe `check` until it passes (True) or fails its boot (False, the dyno killed)."""
+        assert self.port is not None
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(min(check.initial_delay, max(0.0, deadline - loop.time())))
+        for attempt in range(1, check.attempts + 1):
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            problem = await probe(self.port, check, min(check.timeout, left))
+            if not problem:
+                self.log.platform(f'Startup check "{check.label}" passed')
+                return True
+            self.log.platform(
+                f'Startup check "{check.label}" failed (attempt {attempt} of {check.attempts}): '
+                f"{problem}"
+            )
+            if attempt == check.attempts:
+                self._boot_failed(
+                    process, f'Web process failed its startup check "{check.label}"', late=False
+                )
+                return False
+            await asyncio.sleep(min(check.wait, max(0.0, deadline - loop.time())))
+        self._boot_failed(process, f'Web process did not pass its startup check "{check.label}"')
+        return False
+
+    def _boot_failed(self, process: Process, what: str, *, late: bool = True) -> None:
+        within = f" within {self.timing.boot_timeout:g} seconds of launch" if late else ""
+        self.log.platform(f"Error R10 (Boot timeout) -> {what}{within}")
+        self.log.platform("Stopping process with SIGKILL")
+        self.driver.signal(process, signal.SIGKILL)
 
     def _mark_up(self) -> None:
         if not self.stopping and self.state == "starting":

@@ -21,6 +21,7 @@ from kapal.runtime.driver import Process
 from kapal.runtime.dyno import IO, Dyno, pick_port
 from kapal.runtime.environment import dyno_env
 from kapal.runtime.gateway import Gateway
+from kapal.runtime.healthcheck import read_healthchecks
 from kapal.runtime.output import TailBuffer, read_lines
 from kapal.runtime.slugs import SlugCache, SlugError
 from kapal.runtime.state import ReleaseSpec
@@ -92,6 +93,8 @@ class Lifecycles:
         )
         dyno.uid = release.uid
         if web:
+            # Read for each new dyno, as app.json may change with any deploy.
+            dyno.checks = await asyncio.to_thread(read_healthchecks, unpacked, dyno.type)
             dyno.port = pick_port(self.ports_in_use())
         env = dyno_env(
             release.config,

@@ -11,6 +11,15 @@ stale read cannot start it twice).
 
 A live dyno past its `expires_at` is cycled (formation: replaced, as a restart is, with the
 reason `cycled`) or ended (one-off: its time to live is over, reason `expired`).
+
+Eco dynos sleep (kapal.domain.eco): an app with an eco web dyno that had no request for
+`sleep_after` seconds, counted from its last request or its newest web dyno's start, whichever
+is later, has its eco dynos (web and workers) stopped with the reason `idled`; each leaves an
+`idle` record (observed state `idle`, `started_at` when it fell asleep) in its slot. A request
+after that, a new release or a restart wakes the app: the records go (reason `woken`) and the
+slots start again. Apps without an eco web dyno (worker-only) never sleep. When the owner's
+eco dyno hours are used up, every eco dyno of the app sleeps (reason `exhausted`) until they
+are not any more, whatever the requests.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from kapal.domain.eco import ECO
 from kapal.runtime.state import Desired, DesiredApp, FormationSpec, ReleaseSpec
 
 LIVE = ("starting", "up")
+IDLE = "idle"  # the record of an eco dyno asleep
 NOT_FORMATION_TYPES = ("release", "run")  # names the agent gives to other kinds of dynos
 # Restart requests within this of a dyno's start are the request it already answered.
 _SAME_INSTANT = 0.001
@@ -59,19 +70,29 @@ class Start:
 @dataclass(frozen=True, slots=True)
 class Stop:
     id: int
-    reason: str  # replaced | cycled | scaled | deleted | restart | expired | forget ...
+    # replaced | cycled | scaled | deleted | restart | expired | forget | idled | exhausted |
+    # woken ...
+    reason: str
 
 
 Action = Start | Stop
 
 
-def plan(desired: Desired, observed: Sequence[Observed], now: float) -> list[Action]:
-    """Stops first, then starts; at most one start per dyno name."""
+def plan(
+    desired: Desired,
+    observed: Sequence[Observed],
+    now: float,
+    *,
+    sleep_after: float | None = None,
+) -> list[Action]:
+    """Stops first, then starts; at most one start per dyno name. Eco apps sleep after
+    `sleep_after` seconds without a request (None: never)."""
     actions: list[Action] = []
     by_kind: dict[str, list[Observed]] = defaultdict(list)
     for o in observed:
         by_kind[o.kind].append(o)
-    actions += _formation(desired, [o for o in by_kind["formation"] if o.state != "stopping"], now)
+    formation = [o for o in by_kind["formation"] if o.state != "stopping"]
+    actions += _formation(desired, formation, now, sleep_after)
     actions += _release_phase(desired, by_kind["release"])
     actions += _one_offs(desired, by_kind["run"], now)
     return [a for a in actions if isinstance(a, Stop)] + [
@@ -79,28 +100,77 @@ def plan(desired: Desired, observed: Sequence[Observed], now: float) -> list[Act
     ]
 
 
-def _formation(desired: Desired, observed: Iterable[Observed], now: float) -> list[Action]:
+def _formation(
+    desired: Desired, observed: Iterable[Observed], now: float, sleep_after: float | None
+) -> list[Action]:
     slots: dict[tuple[str, str], list[Observed]] = defaultdict(list)
+    by_app: dict[str, list[Observed]] = defaultdict(list)
     for o in observed:
         slots[(o.app_id, o.name)].append(o)
+        by_app[o.app_id].append(o)
     actions: list[Action] = []
     for app in desired.apps.values():
         release = app.release
         if release is None or release.slug_checksum is None:
             continue
-        for formation in app.formation:
-            command = release.process_types.get(formation.type)
-            if command is None or formation.type in NOT_FORMATION_TYPES:
-                continue
+        types = release.process_types
+        wanted = [
+            f
+            for f in app.formation
+            if f.quantity > 0 and f.type in types and f.type not in NOT_FORMATION_TYPES
+        ]
+        sleeping = _asleep(app, release, wanted, by_app.get(app.app_id, ()), now, sleep_after)
+        for formation in wanted:
+            command = release.process_types[formation.type]
             for index in range(1, formation.quantity + 1):
                 name = f"{formation.type}.{index}"
                 found = slots.pop((app.app_id, name), [])
-                actions += _slot(app, release, formation, name, command, found, now)
+                idle = [o for o in found if o.state == IDLE]
+                awake = [o for o in found if o.state != IDLE]
+                if sleeping is not None and formation.size == ECO:
+                    actions += [Stop(o.id, sleeping) for o in awake]
+                    continue
+                actions += [Stop(o.id, "woken") for o in idle]
+                actions += _slot(app, release, formation, name, command, awake, now)
     # Whatever is left is not wanted: scaled down, type or release gone, app deleted.
     for (app_id, _), leftovers in slots.items():
         reason = "scaled" if app_id in desired.apps else "deleted"
         actions += [Stop(o.id, reason if o.state in LIVE else "forget") for o in leftovers]
     return actions
+
+
+def _asleep(
+    app: DesiredApp,
+    release: ReleaseSpec,
+    formation: Sequence[FormationSpec],
+    observed: Iterable[Observed],
+    now: float,
+    sleep_after: float | None,
+) -> str | None:
+    """Whether the app's eco dynos sleep: None if not, else the reason to stop those awake
+    (`exhausted`: the owner's eco dyno hours are used up; `idled`: no request for a while)."""
+    eco = {f.type for f in formation if f.size == ECO}
+    if not eco:
+        return None
+    if app.eco_exhausted:
+        return "exhausted"
+    if sleep_after is None or "web" not in eco:
+        return None  # worker-only apps do not sleep
+    last_request = app.last_request_at if app.last_request_at is not None else float("-inf")
+    mine = [o for o in observed if o.type in eco]
+    idle = [o for o in mine if o.state == IDLE]
+    if idle:
+        slept_at = min(o.started_at for o in idle)
+        restarted = any(slept_at < f.restarted_at <= now for f in formation if f.type in eco)
+        released = any(o.release_version != release.version for o in idle)
+        woken = last_request > slept_at or restarted or released
+        if not woken and not any(o.state in LIVE for o in mine):
+            return "idled"
+    web = [o.started_at for o in mine if o.type == "web" and o.state in LIVE]
+    if not web:
+        return None  # nothing runs yet (a deploy, a scale, a wake): it starts
+    active = max(last_request, *web)
+    return "idled" if now - active >= sleep_after else None
 
 
 def _slot(

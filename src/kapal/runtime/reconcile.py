@@ -86,6 +86,9 @@ class ReconcileLoop:
         running = [r for r in rows if r.pid is not None and is_leftover(r.pid, r.started_at)]
         for row in running:
             await self.backend.adopt(row)
+        for row in rows:
+            if row.state == "idle":  # an eco dyno asleep: it sleeps on
+                await self.backend.adopt(row)
         if running:
             logger.info("took over %d dynos of an earlier agent run", len(running))
 

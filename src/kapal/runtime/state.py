@@ -42,6 +42,10 @@ class DesiredApp:
     formation: tuple[FormationSpec, ...] = ()
     # dyno name -> the `restart_at` of its row: replace a dyno started before it, once passed.
     restart_requests: Mapping[str, float] = field(default_factory=dict)
+    # Eco dynos (kapal.domain.eco): when the router last had a request for the app (None:
+    # never), and whether its owner's eco dyno hours of this month are used up.
+    last_request_at: float | None = None
+    eco_exhausted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,7 @@ class DynoRow:
     command: str
     size: str
     release_version: int
-    state: str  # starting | up | crashed
+    state: str  # starting | up | crashed | idle (an eco dyno asleep)
     port: int | None
     pid: int | None
     started_at: float
@@ -114,7 +118,8 @@ class StateStore(Protocol):
     def leftover_dynos(self, now: float) -> list[DynoRow]:
         """At agent start: the dynos an earlier agent run started that may still run, as their
         rows recorded them. Rows of formation dynos stay, each asked to restart at `now` (so
-        it serves until replaced); the other rows (release phases, one-offs) are removed."""
+        it serves until replaced); the other rows (release phases, one-offs) are removed.
+        Rows of eco dynos asleep (`idle`) stay and are returned as they are."""
         ...
 
     def finish_release(self, app_id: str, version: int, succeeded: bool, output: str) -> None: ...

@@ -13,23 +13,29 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from kapal.domain.eco import ECO
 from kapal.runtime.backoff import Backoff
 from kapal.runtime.driver import Driver
 from kapal.runtime.dyno import IO, Dyno, Timing
+from kapal.runtime.eco import EcoMeter
 from kapal.runtime.gateway import Gateway
 from kapal.runtime.leftovers import kill_leftover, watch_leftover
 from kapal.runtime.lifecycles import Lifecycles, Limits
 from kapal.runtime.lifetimes import Lifetimes
 from kapal.runtime.output import DynoLog
-from kapal.runtime.plan import NOT_FORMATION_TYPES, Action, Observed, Start, Stop, plan
+from kapal.runtime.plan import IDLE, NOT_FORMATION_TYPES, Action, Observed, Start, Stop, plan
 from kapal.runtime.slugs import SlugCache
 from kapal.runtime.state import Desired, DynoRow, LogSink, MemoryReading, OneOffSpec
 
 logger = logging.getLogger(__name__)
 
-_ROW_PREFERENCE = {"up": 0, "starting": 1, "crashed": 2}
-_RECORDS = ("crashed", "exited")  # states a dyno is kept in after its process is gone
-_UNROUTE = ("replaced", "cycled", "scaled")  # stops of a web dyno while its app is still routed
+_ROW_PREFERENCE = {"up": 0, "starting": 1, "crashed": 2, IDLE: 3}
+# States a dyno is kept in after its process is gone (an idle one never had a process: it
+# stands for an eco dyno asleep).
+_RECORDS = ("crashed", "exited", IDLE)
+# Stops of a web dyno while its app is still routed (or, asleep, held by the router).
+_UNROUTE = ("replaced", "cycled", "scaled", "idled", "exhausted")
+_SLEEP = ("idled", "exhausted")
 
 
 class Supervisor:
@@ -47,6 +53,7 @@ class Supervisor:
         chance: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[], None] = lambda: None,
+        eco_sleep_after: float | None = None,
     ) -> None:
         self.driver = driver
         self.sink = log
@@ -63,6 +70,8 @@ class Supervisor:
             clock=clock,
         )
         self.on_change = on_change
+        self.eco_sleep_after = eco_sleep_after  # None: eco dynos never sleep
+        self.eco = EcoMeter()  # eco dynos' running time, for the account's eco dyno hours
         self.dynos: dict[int, Dyno] = {}
         self.expires: dict[int, float] = {}  # dyno id -> when it is cycled or ended
         self.closing = False
@@ -142,7 +151,7 @@ class Supervisor:
 
     def converge(self, desired: Desired, now: float) -> None:
         """DynoBackend: carry out the planner's actions for `desired` and what runs now."""
-        self.apply(plan(desired, self.observed(), now))
+        self.apply(plan(desired, self.observed(), now, sleep_after=self.eco_sleep_after))
 
     async def housekeep(self) -> None:
         """DynoBackend: remove unpacked releases no dyno uses any more. What is in use is
@@ -167,6 +176,14 @@ class Supervisor:
             if action.reason == "shutdown":
                 dyno.request_stop(action.reason)  # no more waiting for the router
             return
+        if action.reason in _SLEEP:
+            self._fall_asleep(dyno, action.reason)
+            if dyno.state in _RECORDS or dyno.done:
+                self._forget(dyno)
+                return
+        elif action.reason == "woken":
+            dyno.log.platform("Unidling")
+            dyno.log.platform("State changed from idle to starting")
         if dyno.state in _RECORDS or dyno.done:
             self._forget(dyno)
             return
@@ -179,11 +196,31 @@ class Supervisor:
             dyno.log.platform(f"Stopping: the time to live of {ttl:g} seconds is over")
         elif action.reason in ("scaled", "deleted", "shutdown"):
             dyno.log.platform(f"State changed from {dyno.state} to down")
+        elif action.reason in _SLEEP:
+            dyno.log.platform(f"State changed from {dyno.state} to idle")
         # The router keeps sending requests to an up web dyno until it reloads its table:
         # SIGTERM waits until the store has shown the dyno gone (`unrouted`).
         routed = dyno.type == "web" and dyno.state == "up" and action.reason in _UNROUTE
         dyno.request_stop(action.reason, routed=routed)
         self.on_change()
+
+    def _fall_asleep(self, dyno: Dyno, reason: str) -> None:
+        """Leave an idle record in the slot of an eco dyno that goes to sleep."""
+        if reason == "exhausted":
+            dyno.log.platform("Idling: the eco dyno hours quota of this month is used up")
+        else:
+            dyno.log.platform("Idling")
+        self._idle_record(
+            dyno.app_id, dyno.name, dyno.type, dyno.command, dyno.release_version, dyno.size
+        )
+
+    def _idle_record(
+        self, app_id: str, name: str, type_: str, command: str, version: int, size: str
+    ) -> Dyno:
+        record = self._new_dyno("formation", app_id, name, type_, command, version, size)
+        record.state = IDLE
+        self.expires.pop(record.id, None)
+        return record
 
     def unrouted(self) -> None:
         """The rows (`rows()`) were written: dynos stopping without them may get SIGTERM."""
@@ -251,6 +288,8 @@ class Supervisor:
         self._tasks.create_task(self._guard(dyno, lifecycle), name=f"dyno {dyno.name}")
 
     async def _guard(self, dyno: Dyno, lifecycle: Coroutine[Any, Any, None]) -> None:
+        if dyno.size == ECO:
+            self.eco.started(dyno.id, dyno.app_id, self.clock())
         try:
             await lifecycle
         except Exception:
@@ -258,6 +297,7 @@ class Supervisor:
             if dyno.kind == "formation" and not dyno.stopping and dyno.state != "crashed":
                 self.lifecycles.crashed(dyno)  # back off rather than fail again at once
         finally:
+            self.eco.stopped(dyno.id, self.clock())
             if dyno.state not in _RECORDS:
                 self._forget(dyno)
             dyno.close()
@@ -270,7 +310,14 @@ class Supervisor:
     async def adopt(self, row: DynoRow) -> None:
         """A dyno an earlier agent run left running, as its row recorded it (see
         kapal.runtime.leftovers): a formation dyno is watched until it is replaced; a release
-        phase or one-off, whose outcome nobody can learn any more, is killed."""
+        phase or one-off, whose outcome nobody can learn any more, is killed. An idle row is
+        an eco dyno asleep: it stays asleep."""
+        if row.state == IDLE:
+            record = self._idle_record(
+                row.app_id, row.name, row.type, row.command, row.release_version, row.size
+            )
+            record.started_at = row.started_at
+            return
         if row.type in NOT_FORMATION_TYPES:
             if row.pid is not None:
                 killed = await asyncio.to_thread(kill_leftover, row.pid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kapal.domain.errors import InvalidParams
 from kapal.domain.names import validate_config_key
+from kapal.domain.pageurls import PAGE_URL_VARS, check_page_url
 from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.services.releases import derive_release, latest_release, release_base, release_event
@@ -26,6 +27,8 @@ def update_config(
         validate_config_key(key)
         if value is not None and not isinstance(value, str):
             raise InvalidParams(f"Value of {key} must be a string or null.")
+        if value is not None and key in PAGE_URL_VARS:
+            check_page_url(key, value)
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
         base = release_base(s, app)

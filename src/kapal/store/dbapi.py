@@ -1,5 +1,6 @@
 """The store through the DB-API alone (sqlite3, psycopg), for processes that cannot afford
-SQLAlchemy: the agent (issue 4: 40 MB with 50 dynos; SQLAlchemy and the models are 24 MB).
+SQLAlchemy (with the models, 24 MB): the agent (issue 4: 40 MB with 50 dynos) and the router
+(issue 5: 30 MB per process).
 
 Transactions behave as `Store.session` and `Store.snapshot` do (kapal.store.db), and values
 are stored as the models store them: datetimes naive in UTC (as text on SQLite, in SQLAlchemy's

@@ -1,5 +1,7 @@
-"""The smallest useful web app: a greeting, a config var, and the request's headers."""
+"""The smallest useful web app: a greeting, a config var, the request's headers, and an echo
+of a request body's length and SHA-256 (for load tests that send bodies)."""
 
+import hashlib
 import os
 
 from flask import Flask, Response, jsonify, request
@@ -20,3 +22,9 @@ def greeting() -> Response:
 @app.get("/headers")
 def headers() -> Response:
     return jsonify(dict(request.headers))
+
+
+@app.post("/echo")
+def echo() -> Response:
+    body = request.get_data()
+    return Response(f"{len(body)} {hashlib.sha256(body).hexdigest()}", mimetype="text/plain")

@@ -1,3 +1,5 @@
+import asyncio
+import contextlib
 import socket
 import stat
 import tempfile
@@ -9,7 +11,7 @@ import pytest
 from kapal.domain.logline import LogLine
 from kapal.logs.hub import LogHub
 from kapal.logs.ingest import LogIngest, decode_datagram
-from kapal.logs.sender import LogSender
+from kapal.logs.sender import MAX_DATAGRAM, LogSender
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -54,6 +56,49 @@ async def test_lines_from_a_log_sender_reach_the_hub(sock_path: Path) -> None:
         sender.close()
         ingest.close()
     assert not sock_path.exists()
+
+
+async def test_a_batching_sender_sends_a_turn_of_the_loop_as_one_datagram(
+    sock_path: Path,
+) -> None:
+    hub = LogHub()
+    ingest = LogIngest(hub, sock_path)
+    await ingest.start()
+    sender = LogSender(sock_path, asyncio.get_running_loop())
+    try:
+        with hub.subscribe("app-1") as sub:
+            for n in range(3):
+                sender.send(LogLine("app-1", "kapal", "router", f'path="/{n}\n"', 1.0 + n))
+            got = [await anext(sub) for _ in range(3)]
+        assert [entry.line.message for entry in got] == [f'path="/{n}\n"' for n in range(3)]
+        assert ingest.received == 3
+        assert ingest.malformed == 0
+    finally:
+        sender.close()
+        ingest.close()
+
+    # Lines past one datagram's size go in the next; each datagram holds whole lines.
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    raw.bind(str(sock_path))
+    raw.setblocking(False)
+    sender = LogSender(sock_path, asyncio.get_running_loop())
+    try:
+        lines = [LogLine("app-1", "kapal", "router", "x" * 1000, float(n)) for n in range(150)]
+        for line in lines:
+            sender.send(line)
+        await asyncio.sleep(0)
+        datagrams = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                datagrams.append(raw.recv(1 << 17))
+        assert len(datagrams) == 3
+        assert all(len(datagram) <= MAX_DATAGRAM for datagram in datagrams)
+        decoded = [LogLine.decode(part) for data in datagrams for part in data.split(b"\n")]
+        assert decoded == lines
+        assert sender.dropped == 0
+    finally:
+        sender.close()
+        raw.close()
 
 
 async def test_malformed_datagrams_are_counted_and_ignored(sock_path: Path) -> None:

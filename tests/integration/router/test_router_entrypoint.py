@@ -3,7 +3,9 @@ store, log lines to the log socket, wake-up hints, SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import http.server
 import os
 import shutil
 import signal
@@ -11,22 +13,26 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import free_port
 
 from kapal.domain.logline import LogLine
-from kapal.entrypoints.router import load_route_table
+from kapal.entrypoints.router_store import RouterStore
 from kapal.router import AppRoute, UpDyno
 from kapal.settings import Settings
 from kapal.store.db import Store
-from kapal.store.models import App, Dyno, Formation, Release, Slug, User
+from kapal.store.models import App, Dyno, Formation, Release, RouterMetric, Slug, User
 from kapal.store.notify import notify
 
 pytestmark = pytest.mark.timeout(120)
+
+ROUTER = "kapal.entrypoints.router"
 
 
 @pytest.fixture
@@ -103,7 +109,9 @@ def test_the_snapshot_reads_every_apps_routing_state(data_dir: Path) -> None:
     add_release(store, resting, 1, "succeeded", slug=True)
     add_web(store, resting, 0)
 
-    table = load_route_table(store)
+    router_store = RouterStore(store.url)
+    table = router_store.route_table()
+    router_store.close()
     store.engine.dispose()
 
     assert table.apps["live"] == AppRoute(
@@ -136,7 +144,9 @@ def test_the_router_process_serves_logs_refreshes_and_stops(data_dir: Path) -> N
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "KAPAL_DATA_DIR": str(data_dir),
         "KAPAL_ROUTER_PORT": str(port),
+        "KAPAL_ROUTER_TLS_PORT": "0",
         "KAPAL_APPS_DOMAIN": "apps.test",
+        "KAPAL_ROUTER_NAME": "edge",
     }
     settings = Settings.from_env(env)
     store = Store.open(settings.database_url)
@@ -175,15 +185,25 @@ def test_the_router_process_serves_logs_refreshes_and_stops(data_dir: Path) -> N
             session.get_one(App, app_id).maintenance = True
         notify(settings.router_wake_socket)
         deadline = time.monotonic() + 15
+        requests = 2
         while True:
             assert get(port, "demo.apps.test").status == 503
-            if "code=H80" in LogLine.decode(logs.recv(65536)).message:
+            message = LogLine.decode(logs.recv(65536)).message
+            if "code=H80" in message:
                 break
+            requests += 1
             assert time.monotonic() < deadline, "maintenance never reached the router"
             time.sleep(0.05)
+        assert message.startswith('at=info code=H80 desc="Maintenance mode" method=GET')
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, process.communicate()[0].decode()
+        # Saved at the latest on the way out.
+        with store.session() as session:
+            rows = session.scalars(select(RouterMetric)).all()
+            assert rows and all(r.app_id == app_id for r in rows)
+            assert all(r.worker.startswith("edge.") for r in rows)  # edge.<pid> per worker
+            assert sum(r.requests for r in rows) == sum(r.status_5xx for r in rows) == requests
     finally:
         if process.poll() is None:
             process.kill()
@@ -192,3 +212,221 @@ def test_the_router_process_serves_logs_refreshes_and_stops(data_dir: Path) -> N
             process.stdout.close()
         logs.close()
         store.engine.dispose()
+
+
+# Several workers (KAPAL_ROUTER_WORKERS)
+
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def dyno() -> Iterator[int]:
+    """A web dyno's stand-in on a free port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def start_workers(
+    data_dir: Path, dyno: int, count: int = 2, argv: Sequence[str] = ("-m", ROUTER)
+) -> tuple[subprocess.Popen[bytes], int, list[int]]:
+    """A router process (`python ARGV...`) with `count` workers routing demo.apps.test to
+    `dyno`, once every worker is listening: the process, its port and the workers' pids (with
+    one worker, the process itself serves)."""
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "KAPAL_DATA_DIR": str(data_dir),
+        "KAPAL_ROUTER_PORT": str(port),
+        "KAPAL_ROUTER_TLS_PORT": str(free_port()),
+        "KAPAL_APPS_DOMAIN": "apps.test",
+        "KAPAL_ROUTER_WORKERS": str(count),
+    }
+    store = Store.open(Settings.from_env(env).database_url)
+    app_id = add_app(store, "demo")
+    add_release(store, app_id, 1, "succeeded", slug=True)
+    add_web(store, app_id, 1, ("web.1", "up", dyno))
+    store.engine.dispose()
+    process = subprocess.Popen(
+        [sys.executable, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        workers = children(process.pid) if count > 1 else [process.pid]
+        if len(workers) == count and all(listening(pid, port) for pid in workers):
+            return process, port, workers
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(process.communicate()[0].decode())
+        time.sleep(0.05)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def tcp_sockets(pid: int, port: int, state: str) -> set[str]:
+    """Inodes of `pid`'s TCP sockets on local `port` in `state` (0A listen, 01 established)."""
+    owned = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                owned.add(target[8:-1])
+    found = set()
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
+            found.add(fields[9])
+    return owned & found
+
+
+def listening(pid: int, port: int) -> bool:
+    return bool(tcp_sockets(pid, port, "0A"))
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def test_two_workers_both_serve_and_sigterm_ends_both(data_dir: Path, dyno: int) -> None:
+    process, port, workers = start_workers(data_dir, dyno)
+    clients = []
+    try:
+        # The kernel spreads connections over the workers' sockets by their addresses: with
+        # 40 of them, both workers get some (all on one: a chance of 2 in 2**40).
+        for _ in range(40):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/", headers={"Host": "demo.apps.test"})
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, b"hello")
+            clients.append(conn)  # kept open: each stays with the worker that accepted it
+        served = {pid: len(tcp_sockets(pid, port, "01")) for pid in workers}
+        assert all(served.values()), served
+        assert sum(served.values()) == 40
+
+        for conn in clients:
+            conn.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.communicate()[0].decode()
+        deadline = time.monotonic() + 10
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid in workers if alive(pid)] == []
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    finally:
+        for conn in clients:
+            conn.close()
+        stop(process)
+
+
+def test_workers_stop_when_their_parent_is_killed(data_dir: Path, dyno: int) -> None:
+    process, port, workers = start_workers(data_dir, dyno)
+    try:
+        assert get(port, "demo.apps.test").status == 200
+        process.kill()  # no SIGTERM to pass on: the workers must notice by themselves
+        process.wait()
+        deadline = time.monotonic() + 20
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid in workers if alive(pid)] == []
+    finally:
+        stop(process)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_change_in_the_store_reaches_every_worker(data_dir: Path, dyno: int) -> None:
+    process, port, _ = start_workers(data_dir, dyno)
+    try:
+        settings = Settings.from_env({"KAPAL_DATA_DIR": str(data_dir)})
+        # The parent relays hints from the router's wake socket to each worker's own.
+        assert (settings.run_dir / "router.wake.0").exists()
+        assert (settings.run_dir / "router.wake.1").exists()
+        store = Store.open(settings.database_url)
+        with store.session() as session:
+            session.scalars(select(App)).one().maintenance = True
+        store.engine.dispose()
+        # The workers re-read the store every second anyway; a hint makes it at once.
+        notify(settings.router_wake_socket)
+        # Fresh connections land on either worker: each must have the new table.
+        deadline = time.monotonic() + 15
+        while True:
+            statuses = [get(port, "demo.apps.test").status for _ in range(20)]
+            if statuses == [503] * 20:
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.05)
+    finally:
+        stop(process)
+
+
+# Memory (issue 5: 30 MB per router process)
+
+# Runs the router with an audit hook that reports, once per process, each heavy library
+# imported (the audit hook is inherited by forked children).
+IMPORT_WATCH = f"""
+import os, sys
+seen = set()
+def report(event, args):
+    if event == "import" and args[0] in ("sqlalchemy", "alembic") and args[0] not in seen:
+        seen.add(args[0])
+        os.write(1, f"heavy import: {{os.getpid()}} {{args[0]}}\\n".encode())
+sys.addaudithook(report)
+from {ROUTER} import main
+main()
+"""
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_no_router_process_loads_sqlalchemy_only_its_migrating_child(
+    data_dir: Path, dyno: int, count: int
+) -> None:
+    process, port, workers = start_workers(data_dir, dyno, count, ("-c", IMPORT_WATCH))
+    try:
+        for _ in range(4):  # a route, a log line, a last request, metrics
+            assert get(port, "demo.apps.test").status == 200
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+        assert process.returncode == 0, output
+    finally:
+        stop(process)
+    loaded = [line.split()[2:] for line in output.splitlines() if line.startswith("heavy import")]
+    # The migrations ran in a short-lived child: it was there, and nothing else loaded them.
+    assert {name for _, name in loaded} == {"sqlalchemy", "alembic"}, output
+    assert {int(pid) for pid, _ in loaded}.isdisjoint({process.pid, *workers}), output
+    store = Store.connect(Settings.from_env({"KAPAL_DATA_DIR": str(data_dir)}).database_url)
+    with store.session() as session:
+        rows = session.scalars(select(RouterMetric)).all()
+    store.engine.dispose()
+    assert sum(r.requests for r in rows) == 4

@@ -262,3 +262,18 @@ async def test_a_broken_chunked_body_gets_400() -> None:
         await client.close()
     assert response.status == 400
     assert fields(sink.messages[0])["cause"] == "bad chunk"
+
+
+async def test_a_table_whose_dynos_all_refuse_is_reloaded_once() -> None:
+    """The old dyno stopped before the router reloaded: a fresh table names the new one."""
+    gone = await closed_port()
+    async with dyno() as web:
+        tables = [RouteTable.of(app(up=(gone.up("web.1"),)))]
+        async with running_router(source=lambda: tables[-1]) as (router, sink):
+            tables.append(RouteTable.of(app(up=(web.up("web.1"),))))  # not loaded yet
+            client = await Client.open(router.port)
+            response = await client.request(method="POST", extra=b"Content-Length: 2\r\n\r\nhi")
+            await client.close()
+    assert response.status == 200
+    assert response.json()["body_len"] == 2
+    assert fields(sink.messages[0])["status"] == "200"

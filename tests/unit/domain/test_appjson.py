@@ -12,9 +12,11 @@ from kapal.domain.appjson import (
     AppJson,
     AppJsonError,
     EnvVar,
+    Healthcheck,
     Postdeploy,
     ProcessFormation,
     parse_app_json,
+    parse_healthchecks,
 )
 from kapal.domain.errors import InvalidParams
 
@@ -138,12 +140,73 @@ def test_an_empty_object_applies_nothing() -> None:
             "app.json scripts.postdeploy: expected an object, got an array.",
         ),
         ({"scripts": {"postdeploy": " "}}, "app.json scripts.postdeploy: the command is empty."),
+        ({"healthchecks": []}, "app.json healthchecks: expected an object, got an array."),
+        (
+            {"healthchecks": {"web": {"path": "/"}}},
+            "app.json healthchecks.web: expected an array, got an object.",
+        ),
+        (
+            {"healthchecks": {"web": [{"type": "liveness", "path": "/"}]}},
+            "app.json healthchecks.web[0].type: 'liveness' is not supported; use \"startup\".",
+        ),
+        (
+            {"healthchecks": {"web": [{"name": "no path"}]}},
+            "app.json healthchecks.web[0].path: expected a string, got null.",
+        ),
+        (
+            {"healthchecks": {"web": [{"path": "/a b"}]}},
+            "app.json healthchecks.web[0].path: expected a path starting with /",
+        ),
+        (
+            {"healthchecks": {"web": [{"path": "/", "attempts": 0}]}},
+            "app.json healthchecks.web[0].attempts: expected a whole number from 1 to 100.",
+        ),
+        (
+            {"healthchecks": {"web": [{"path": "/", "timeout": 0}]}},
+            "app.json healthchecks.web[0].timeout: expected a number of seconds from 0.001 to 600.",
+        ),
+        (
+            {"healthchecks": {"web": [{"path": "/", "wait": "5s"}]}},
+            "app.json healthchecks.web[0].wait: expected a number of seconds from 0 to 600.",
+        ),
     ],
 )
 def test_wrong_types_name_the_field(document: object, message: str) -> None:
     with pytest.raises(AppJsonError) as caught:
         parse(document)
     assert caught.value.message.startswith(message)
+
+
+def test_healthchecks_in_dokkus_shape() -> None:
+    document = {
+        "healthchecks": {
+            "web": [
+                {
+                    "type": "startup",
+                    "name": "web check",
+                    "description": "ignored, as Dokku's port is: checks go to $PORT",
+                    "path": "/health/ready",
+                    "port": 8080,
+                    "attempts": 3,
+                    "timeout": 2,
+                    "wait": 0.5,
+                    "initialDelay": 1,
+                    "content": "ok",
+                },
+                {"path": "/"},
+            ]
+        },
+        "env": {"IGNORED_HERE": 5},  # only parse_app_json checks the rest
+    }
+    checks = parse_healthchecks(json.dumps(document).encode())
+    assert checks == {
+        "web": (
+            Healthcheck("/health/ready", "web check", 3, 2.0, 0.5, 1.0, "ok"),
+            Healthcheck("/"),
+        )
+    }
+    assert checks["web"][1].label == "/"
+    assert parse_healthchecks(b"{}") == {}
 
 
 def test_invalid_json_says_where() -> None:
@@ -176,7 +239,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 manifests = st.dictionaries(
-    st.sampled_from(["env", "addons", "formation", "scripts", "name"]), json_values
+    st.sampled_from(["env", "addons", "formation", "scripts", "name", "healthchecks"]), json_values
 )
 
 

@@ -1,6 +1,18 @@
 import pytest
 
-from kapal.router.codes import H10, H14, H80, H81, PROXY, WAIT, RouterError, Verdict, decide
+from kapal.router.codes import (
+    H10,
+    H14,
+    H80,
+    H81,
+    H82,
+    PROXY,
+    WAIT,
+    WAKE,
+    RouterError,
+    Verdict,
+    decide,
+)
 from kapal.router.routes import AppRoute, UpDyno
 
 UP = (UpDyno("web.1", 5001),)
@@ -26,6 +38,12 @@ def route(**fields: object) -> AppRoute:
         ({"crashed": 1, "starting": 1}, WAIT),
         ({"starting": 2}, WAIT),
         ({}, WAIT),  # formation says 1 but the agent has not created the dyno yet
+        ({"idle": 1}, WAKE),  # eco dynos asleep: hold the request and wake them
+        ({"idle": 1, "starting": 1}, WAIT),  # being woken
+        ({"idle": 1, "up": UP}, PROXY),
+        ({"eco_exhausted": True, "idle": 1}, H82),
+        ({"eco_exhausted": True, "up": UP}, H82),
+        ({"eco_exhausted": True, "maintenance": True}, H80),
     ],
 )
 def test_decide(state: dict[str, object], expected: RouterError | Verdict) -> None:
@@ -37,3 +55,8 @@ def test_error_pages_and_statuses() -> None:
     assert (H80.page, H80.level) == ("maintenance", "info")
     assert (H81.page, H81.level, H81.desc) == ("blank-app", "info", "Blank app")
     assert H14.desc == "No web processes running"
+
+
+def test_a_used_up_eco_quota_is_heroku_s_h82_at_info() -> None:
+    assert (H82.code, H82.status, H82.level) == ("H82", 503, "info")
+    assert H82.page == "application-error"
