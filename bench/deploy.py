@@ -17,14 +17,13 @@ import os
 import platform
 import shlex
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kapal_up import BenchError, Kapal, User, running_kapal
+from kapal_up import BenchError, Kapal, User, running_kapal, signed_up_user, stop_on_sigterm
 from push_timer import SERVE_TIMEOUT, Timing, Watch, serves, timed_push
 from report import Row, table
 
@@ -157,10 +156,6 @@ def machine() -> str:
     )
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so every `finally` runs: kapal up stopped, temp dir removed
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per scenario (default 5)")
@@ -182,16 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str], list[Timing]] = {
         (sample.key, scenario.key): [] for sample in samples for scenario in SCENARIOS
     }
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stop_on_sigterm()
     print(f"command: {shlex.join(sys.orig_argv)}")
     print(machine(), flush=True)
     started, status, rounds = time.monotonic(), 0, 0
     try:
         with running_kapal() as kapal:
-            home = kapal.root / "home" / "bench"
-            home.mkdir(parents=True)
-            user = User(kapal, home)
-            user.signup("bench@example.com", "benchmark!")
+            user = signed_up_user(kapal)
             # Kapal's own first build pays for imports and lookups no later deploy does.
             print("warm-up: one untimed deploy of flask-hello", file=sys.stderr)
             run_once(kapal, user, SAMPLES["flask"], SCENARIOS[0], 0)

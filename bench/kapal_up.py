@@ -245,3 +245,22 @@ class User:
     def commit(self, repo: Path, message: str) -> None:
         self.git("add", "-A", cwd=repo)
         self.git("commit", "-q", "-m", message, cwd=repo)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends a benchmark as Ctrl-C does: every `finally` runs (kapal up stopped, its
+    temporary directory removed)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def signed_up_user(kapal: Kapal) -> User:
+    """The benchmark's user: their own HOME, signed up."""
+    home = kapal.root / "home" / "bench"
+    home.mkdir(parents=True)
+    user = User(kapal, home)
+    user.signup("bench@example.com", "benchmark!")
+    return user

@@ -535,6 +535,11 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _stop_all(servers: list[Server]) -> None:
+    for server in reversed(servers):
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per cell (6)")
@@ -559,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kapal-rbench-")))
         servers: list[Server] = []
-        stack.callback(lambda: [server.stop() for server in reversed(servers)])
+        stack.callback(_stop_all, servers)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         (tmp / "big.bin").write_bytes(os.urandom(BIG))
         ports = {name: free_port() for name in ("up", "slow", "nginx", "kapal")}

@@ -41,7 +41,16 @@ from urllib.parse import urlsplit
 
 import httpx
 from deploy import machine
-from kapal_up import KAPAL, BenchError, Kapal, User, free_port, running_kapal
+from kapal_up import (
+    KAPAL,
+    BenchError,
+    Kapal,
+    User,
+    free_port,
+    running_kapal,
+    signed_up_user,
+    stop_on_sigterm,
+)
 
 from kapal.runtime.environment import dyno_argv
 
@@ -535,15 +544,11 @@ def app_boot_with_web1(bench: Bench, copies: int = 1) -> float:
     return app_boot(bench, copies)
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so every `finally` runs: kapal up stopped, temp dir removed
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per timing (default 5)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stop_on_sigterm()
     print(f"command: {shlex.join(sys.orig_argv)}")
     print(machine(), flush=True)
     status = 0
@@ -551,10 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     try:
         with running_kapal() as kapal:
-            home = kapal.root / "home" / "bench"
-            home.mkdir(parents=True)
-            user = User(kapal, home)
-            user.signup("bench@example.com", "benchmark!")
+            user = signed_up_user(kapal)
             bench = Bench(kapal, user)
             deploy(bench)
             for line in kapal.output().splitlines():

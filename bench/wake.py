@@ -32,8 +32,8 @@ from datetime import datetime
 
 import httpx
 from deploy import machine
-from kapal_up import BenchError, User, running_kapal
-from runtime import APP, Bench, Row, _read, deploy, free_port, table, until
+from kapal_up import BenchError, free_port, running_kapal, signed_up_user, stop_on_sigterm
+from runtime import APP, Bench, Row, _read, deploy, table, until
 
 from kapal.runtime.environment import dyno_argv
 
@@ -203,15 +203,11 @@ def measure(bench: Bench, runs: int) -> list[Row]:
     ]
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so every `finally` runs: kapal up stopped, temp dir removed
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs (default 10)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stop_on_sigterm()
     os.environ["KAPAL_ECO_SLEEP_AFTER"] = SLEEP_AFTER  # `kapal up` inherits the environment
     print(f"command: {shlex.join(sys.orig_argv)}")
     print(machine(), flush=True)
@@ -219,10 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     try:
         with running_kapal() as kapal:
-            home = kapal.root / "home" / "bench"
-            home.mkdir(parents=True)
-            user = User(kapal, home)
-            user.signup("bench@example.com", "benchmark!")
+            user = signed_up_user(kapal)
             bench = Bench(kapal, user)
             deploy(bench)
             rows = measure(bench, args.runs)

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sqlite3
 import sys
 import time
 from collections.abc import Callable
 
-from kapal_up import BenchError, Kapal, User, running_kapal
+from kapal_up import BenchError, Kapal, User, running_kapal, signed_up_user, stop_on_sigterm
 from load import MIX, Load
 
 APP = "steady"
@@ -96,14 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="of each step (default 5)")
     parser.add_argument("--web", type=int, default=WEB, help=f"web dynos (default {WEB})")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stop_on_sigterm()
     print(f"command: {shlex.join(sys.orig_argv)}", flush=True)
     try:
         with running_kapal() as kapal:
-            home = kapal.root / "home" / "bench"
-            home.mkdir(parents=True)
-            user = User(kapal, home)
-            user.signup("bench@example.com", "benchmark!")
+            user = signed_up_user(kapal)
             load = run(kapal, user, args.rounds, args.web)
     except BenchError as exc:
         print(f"bench stopped: {exc}", file=sys.stderr)
@@ -123,10 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     for failure in load.failures[:20]:
         print(f"  {failure}")
     return 1 if load.failed else 0
-
-
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so every `finally` runs: kapal up stopped, temp dir removed
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@ trust its ca.pem): one for `<apps domain>` and `*.<apps domain>`, served for eve
 uploaded certificate covers, and, where TLS clients match no such wildcard (a one-label apps
 domain such as `localhost`: they want two labels after `*.`), one per app hostname.
 
-cryptography is imported only when something must be signed: a router whose files exist and
-whose apps domain takes the wildcard never loads it."""
+cryptography is never loaded by a router that serves: what must be signed is signed by a
+short-lived process (`local_certificate` at start, in the router's preparing child;
+`python -m kapal.router.localcerts` for app hostnames) into files here, keys 0600."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import subprocess
+import sys
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RENEW_AFTER = 300 * 86400  # seconds: the server certificate is renewed well before it expires
+HOSTS = "hosts"  # the app hostnames' keys and certificates, one file each
+_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+_HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")  # a file name too: no `/`
 
 
 def local_certificate(directory: Path, apps_domain: str) -> tuple[Path, Path]:
@@ -31,11 +39,7 @@ def local_certificate(directory: Path, apps_domain: str) -> tuple[Path, Path]:
     domain = apps_domain.lower().strip(".")
     chain = directory / f"server-{domain}.pem"
     key = directory / f"server-{domain}-key.pem"
-    try:
-        fresh = time.time() - chain.stat().st_mtime < RENEW_AFTER and key.exists()
-    except FileNotFoundError:
-        fresh = False
-    if fresh:
+    if _fresh(chain) and key.exists():
         return chain, key
     from kapal.domain.localca import issue_server_certificate
 
@@ -62,26 +66,58 @@ def authority(directory: Path) -> Issued:
 
 
 class AppCertificates:
-    """A LocalIssuer: signs a certificate (kept in memory only) per app hostname when the
-    apps domain has one label; with more, the wildcard serves them and this signs nothing."""
+    """A LocalIssuer: a certificate per app hostname when the apps domain has one label; with
+    more, the wildcard serves them and this issues nothing. Each is signed once, by a
+    short-lived process, into `hosts/` (renewed when old)."""
 
     def __init__(self, directory: Path, apps_domain: str) -> None:
         self.directory = directory
         self.domain = apps_domain.lower().strip(".")
-        self._authority: Issued | None = None
 
     def hostnames(self, table: RouteTable) -> set[str]:
         if "." in self.domain:
             return set()
         return {f"{name}.{self.domain}" for name in table.apps}
 
-    def __call__(self, hostname: str) -> tuple[str, str]:
-        from kapal.domain.localca import issue_server_certificate
+    def issue(self, hostnames: Sequence[str]) -> Mapping[str, tuple[str, str]]:
+        """The chain and key (PEM) of each of `hostnames` (a blocking call: it may sign)."""
+        folder = self.directory / HOSTS
+        wanted = [name for name in hostnames if _HOSTNAME.fullmatch(name)]
+        stale = [name for name in wanted if not _fresh(folder / f"{name}.pem")]
+        if stale:
+            command = [sys.executable, "-m", __name__, str(self.directory), *stale]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"signing failed: {done.stderr.strip()[-2000:]}")
+        issued: dict[str, tuple[str, str]] = {}
+        for name in wanted:
+            text = (folder / f"{name}.pem").read_text()
+            start = text.index(_CERTIFICATE)
+            issued[name] = (text[start:], text[:start])
+        return issued
 
-        if self._authority is None:
-            self._authority = authority(self.directory)
-        issued = issue_server_certificate(self._authority, [hostname], _now())
-        return issued.certificate, issued.private_key
+
+def sign_hostnames(directory: Path, hostnames: Sequence[str]) -> None:
+    """Sign a certificate for each hostname into `hosts/` (what `issue` runs in a child)."""
+    from kapal.domain.localca import issue_server_certificate
+
+    ca = authority(directory)
+    folder = directory / HOSTS
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for hostname in hostnames:
+        if not _HOSTNAME.fullmatch(hostname):
+            raise ValueError(f"not a hostname: {hostname!r}")
+        issued = issue_server_certificate(ca, [hostname], _now())
+        # Key and chain in one file, replaced whole: router workers may sign the same name at
+        # once, and a reader must never pair one's key with the other's certificate.
+        _replace(folder / f"{hostname}.pem", issued.private_key + issued.certificate, 0o600)
+
+
+def _fresh(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < RENEW_AFTER
+    except FileNotFoundError:
+        return False
 
 
 def _now() -> datetime:
@@ -97,3 +133,7 @@ def _replace(path: Path, text: str, mode: int) -> None:
     with os.fdopen(fd, "w") as file:
         file.write(text)
     os.replace(partial, path)
+
+
+if __name__ == "__main__":
+    sign_hostnames(Path(sys.argv[1]), sys.argv[2:])

@@ -152,11 +152,10 @@ class Router:
         assert self._refreshing is not None and self._loop is not None
         async with self._refreshing:
             table = await self._loop.run_in_executor(None, self.source)
-            if self.tls is not None:
+            self.install(table)
+            if self.tls is not None:  # certificates may take a while: routes do not wait
                 built = await self._loop.run_in_executor(None, self.tls.prepare, table)
-        self.install(table)
-        if self.tls is not None:
-            self.tls.install(table, built)
+                self.tls.install(table, built)
 
     async def refresh_now(self) -> None:
         """A fresh table for a request every dyno of the current one failed: the read in

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -64,7 +64,9 @@ class LocalIssuer(Protocol):
 
     def hostnames(self, table: RouteTable) -> set[str]: ...
 
-    def __call__(self, hostname: str) -> tuple[str, str]: ...
+    def issue(self, hostnames: Sequence[str]) -> Mapping[str, tuple[str, str]]:
+        """Chain and key (PEM) by hostname; blocking (called in a worker thread)."""
+        ...
 
 
 class Built(NamedTuple):
@@ -104,10 +106,10 @@ class SniCertificates:
         for certificate in set(table.certificates.values()) - loaded.keys():
             built.endpoints[certificate] = _context(self.load, certificate.endpoint_id)
         if self.local is not None:
-            missing = sorted(self.local.hostnames(table) - local.keys())
-            # A few each time (a signature is about 5 ms): the route table waits for this.
-            for hostname in missing[:LOCAL_PER_REFRESH]:
-                built.local[hostname] = _context(self.local, hostname)
+            # A few each time: HTTPS waits for this (the route table does not).
+            missing = sorted(self.local.hostnames(table) - local.keys())[:LOCAL_PER_REFRESH]
+            if missing:
+                built.local.update(_local_contexts(self.local, missing))
         return built
 
     def install(self, table: RouteTable, built: Built) -> None:
@@ -145,6 +147,17 @@ class SniCertificates:
             context = self._wildcard.get(name.partition(".")[2])
         if context is not None:
             connection.context = context
+
+
+def _local_contexts(local: LocalIssuer, hostnames: list[str]) -> dict[str, ssl.SSLContext | None]:
+    try:
+        issued = local.issue(hostnames)
+    except Exception:
+        logger.exception("local certificates for %s not made", ", ".join(hostnames))
+        issued = {}
+    return {
+        name: _context(issued.__getitem__, name) if name in issued else None for name in hostnames
+    }
 
 
 def _context(source: Callable[[str], tuple[str, str]], name: str) -> ssl.SSLContext | None:
