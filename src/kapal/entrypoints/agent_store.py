@@ -29,6 +29,7 @@ from kapal.runtime.state import (
     ReleaseSpec,
 )
 from kapal.store.dbapi import Database, Transaction, json_value, moment, moment_or_none
+from kapal.store.eco_quota import exhausted_owners
 
 # A release with what its dynos need: the slug's checksum and process types, the app's uid.
 RELEASES = """
@@ -139,14 +140,7 @@ class AgentStore:
         """The accounts whose eco dyno hours of this month are used up."""
         if self.eco_quota is None:
             return set()
-        rows = tx.rows(
-            "SELECT user_id, sum(seconds) FROM eco_usage WHERE month = ? GROUP BY user_id",
-            month_of(self.clock()),
-        )
-        exhausted = {user_id for user_id, used in rows if used >= self.eco_quota}
-        if self.eco_quota <= 0:  # no eco dyno hours at all
-            exhausted |= {owner for (owner,) in tx.rows("SELECT DISTINCT owner_id FROM apps")}
-        return exhausted
+        return exhausted_owners(tx, self.eco_quota, month_of(self.clock()))
 
     def add_eco_usage(self, used: Mapping[tuple[str, str], float]) -> None:
         """Add eco dyno seconds, by (app id, month), to the accounts owning the apps."""

@@ -21,6 +21,7 @@ from kapal.domain.metrics import MinuteCounts
 from kapal.domain.pageurls import ERROR_PAGE_URL, MAINTENANCE_PAGE_URL, usable_page_url
 from kapal.router import AppRoute, Certificate, RouteTable, UpDyno
 from kapal.store.dbapi import Database, Transaction, json_value, moment
+from kapal.store.eco_quota import exhausted_owners
 
 KEEP_ROUTER_METRICS = timedelta(days=7)
 PRUNE_EVERY = 600.0  # seconds between deletions of router metrics older than that
@@ -122,12 +123,7 @@ class RouterStore:
         """The eco apps (an eco web formation) whose owner's eco dyno hours are used up."""
         if self.eco_quota is None:
             return set()
-        used = dict(
-            tx.rows(
-                "SELECT user_id, sum(seconds) FROM eco_usage WHERE month = ? GROUP BY user_id",
-                month_of(self.clock()),
-            )
-        )
+        owners = exhausted_owners(tx, self.eco_quota, month_of(self.clock()))
         return {
             app_id
             for app_id, owner in tx.rows(
@@ -135,7 +131,7 @@ class RouterStore:
                 " WHERE f.type = 'web' AND f.size = ? AND f.quantity > 0",
                 ECO,
             )
-            if float(used.get(owner) or 0.0) >= self.eco_quota
+            if owner in owners
         }
 
     def certificate(self, endpoint_id: str) -> tuple[str, str]:
