@@ -248,6 +248,13 @@ def _target(
     return process_type, dyno_name
 
 
+def _which(process_type: str | None, dyno_name: str | None) -> str:
+    """`dyno web.1`, `web dynos` or `dynos`: what a restart or stop is about."""
+    if dyno_name:
+        return f"dyno {dyno_name}"
+    return f"{process_type} dynos" if process_type else "dynos"
+
+
 @click.command("ps:restart")
 @app_option
 @click.argument("target", required=False, metavar="[TYPE | DYNO]")
@@ -264,13 +271,7 @@ def restart(
     """Restart all dynos, those of one process type (`web`) or one dyno (`web.1`)."""
     name = env.resolve_app(app)
     process_type, dyno_name = _target(target, process_type, dyno_name)
-    if dyno_name:
-        what = f"dyno {dyno_name}"
-    elif process_type:
-        what = f"{process_type} dynos"
-    else:
-        what = "dynos"
-    with action(f"Restarting {what} on {hexagon(name)}"):
+    with action(f"Restarting {_which(process_type, dyno_name)} on {hexagon(name)}"):
         env.client().restart(name, dyno=dyno_name, process_type=process_type)
 
 
@@ -296,8 +297,7 @@ def stop(
     process_type, dyno_name = _target(target, process_type, dyno_name)
     if not dyno_name and not process_type:
         raise CliError("Please specify a process type or dyno name to stop.")
-    what = f"dyno {dyno_name}" if dyno_name else f"{process_type} dynos"
-    with action(f"Stopping {what} on {hexagon(name)}"):
+    with action(f"Stopping {_which(process_type, dyno_name)} on {hexagon(name)}"):
         env.client().stop(name, dyno=dyno_name, process_type=process_type)
 
 
