@@ -132,6 +132,9 @@ class Settings:
     dyno_memory: dict[str, int] = field(default_factory=dict)  # MB per size, overriding
     eco_sleep_after: float = 1800.0  # seconds without a request before eco dynos sleep
     eco_quota_hours: float = 1000.0  # eco dyno hours per account per month
+    log_retention_days: float = 7.0  # days an app's log lines are kept on disk; 0: no limit
+    log_max_bytes: int = 100 * 2**20  # an app's log files on disk, at most; older go first
+    drain_ca_file: Path | None = None  # more CA certificates drains over TLS may chain to
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -195,6 +198,15 @@ class Settings:
             eco_quota_hours=at_least(
                 "KAPAL_ECO_QUOTA_HOURS", float(env.get("KAPAL_ECO_QUOTA_HOURS", 1000)), 0.0
             ),
+            log_retention_days=at_least(
+                "KAPAL_LOG_RETENTION_DAYS", float(env.get("KAPAL_LOG_RETENTION_DAYS", 7)), 0.0
+            ),
+            log_max_bytes=at_least(
+                "KAPAL_LOG_MAX_SIZE", parse_size(env.get("KAPAL_LOG_MAX_SIZE", "100M")), 2**20
+            ),
+            drain_ca_file=Path(env["KAPAL_DRAIN_CA_FILE"])
+            if env.get("KAPAL_DRAIN_CA_FILE")
+            else None,
         )
 
     # Public URLs, as users type them.
@@ -231,6 +243,10 @@ class Settings:
     @property
     def log_socket(self) -> Path:
         return self.run_dir / "logs.sock"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
 
     @property
     def repos_dir(self) -> Path:

@@ -227,6 +227,9 @@ def test_a_restarted_platform_brings_every_app_back(platform: Platform) -> None:
     releases = user.kapal("releases", cwd=repo).stdout
     config = user.kapal("config", "--json", cwd=repo).stdout
     assert user.kapal("config:get", "DATABASE_URL", cwd=repo).stdout.startswith("postgres")
+    history = wait_for(
+        lambda: user.kapal("logs", "--grep", "Set GREETING", "-n", "5", cwd=repo).stdout.strip()
+    )
 
     old = platform.server
     assert old.process is not None
@@ -243,6 +246,9 @@ def test_a_restarted_platform_brings_every_app_back(platform: Platform) -> None:
 
     assert user.kapal("releases", cwd=repo).stdout == releases
     assert user.kapal("config", "--json", cwd=repo).stdout == config
+    # The log history is kept across the restart, timestamps and all.
+    kept = user.kapal("logs", "--grep", "Set GREETING", "-n", "5", cwd=repo).stdout.strip()
+    assert kept == history
     assert user.get(APP).text == ANSWER
     psql = user.kapal("pg:psql", "-c", "SELECT n FROM visits", cwd=repo).stdout
     assert "42" in psql, psql

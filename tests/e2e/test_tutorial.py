@@ -3,7 +3,10 @@ the real CLI, real `git push` over HTTP, real dynos behind the real router."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
 import time
 
 import httpx
@@ -167,3 +170,67 @@ def test_flask_tutorial(alice: User) -> None:
 
     wait_for(restarted_after_stop)
     wait_for(lambda: status_of(alice, "hello-flask").status_code == 200)
+
+
+class SyslogReceiver:
+    """A TCP syslog server on 127.0.0.1 that keeps the octet-counted frames it receives."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.frames: list[str] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while data := conn.recv(65536):
+                buffer += data
+                while b" " in buffer:
+                    length, rest = buffer.split(b" ", 1)
+                    if len(rest) < int(length):
+                        break
+                    self.frames.append(rest[: int(length)].decode())
+                    buffer = rest[int(length) :]
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_logs_are_kept_searched_and_drained(alice: User) -> None:
+    """After the tutorial: the app's history can be searched, and a syslog drain gets its
+    lines named by the drain's token."""
+    repo = alice.home / "flask-hello"
+    searched = alice.kapal("logs", "--grep", "state CHANGED", "--since", "1h", cwd=repo).stdout
+    lines = searched.splitlines()
+    assert lines and all("State changed" in line for line in lines), searched
+    assert "kapal[web.1]: State changed from starting to up" in searched
+
+    receiver = SyslogReceiver()
+    try:
+        url = f"syslog://127.0.0.1:{receiver.port}"
+        added = alice.kapal("drains:add", url, cwd=repo)
+        assert f"Successfully added drain {url}" in added.stdout
+        token = re.search(r"d\.[0-9a-f-]{36}", added.stdout)
+        assert token, added.stdout
+        assert f"{url} ({token[0]})" in alice.kapal("drains", cwd=repo).stdout
+
+        def drained() -> list[str]:
+            status_of(alice, "hello-flask", "/?drained=1")
+            return [f for f in receiver.frames if 'path="/?drained=1"' in f]
+
+        frame = wait_for(drained, timeout=30)[0]
+        # RFC 5424: <PRI>1 TIMESTAMP HOSTNAME(token) APP-NAME(source) PROCID(dyno) MSGID MSG
+        assert re.match(rf"<\d+>1 \S+\+00:00 {token[0]} kapal router - at=info ", frame), frame
+        removed = alice.kapal("drains:remove", url, cwd=repo)
+        assert f"Successfully removed drain {url}" in removed.stdout
+        assert "has no drains" in alice.kapal("drains", cwd=repo).stdout
+    finally:
+        receiver.close()

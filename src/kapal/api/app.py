@@ -12,6 +12,7 @@ from kapal.api import (
     builds,
     config,
     domains,
+    drains,
     dynos,
     errors,
     logs,
@@ -43,6 +44,7 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
         metrics,
         domains,
         sni_endpoints,
+        drains,
     )
     for module in modules:
         app.include_router(module.router)

@@ -265,12 +265,14 @@ class KapalClient:
         tail: bool = False,
         dyno: str | None = None,
         source: str | None = None,
+        grep: str | None = None,
+        since: str | None = None,
     ) -> LogSession:
+        """`since` is an ISO 8601 time with its offset."""
         body: dict[str, object] = {"lines": lines, "tail": tail}
-        if dyno:
-            body["dyno"] = dyno
-        if source:
-            body["source"] = source
+        for name, value in (("dyno", dyno), ("source", source), ("grep", grep), ("since", since)):
+            if value:
+                body[name] = value
         path = f"/apps/{_seg(app)}/log-sessions"
         return cast(LogSession, self._json("POST", path, json_body=body))
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from datetime import timedelta
 
 import uvloop
@@ -18,6 +19,8 @@ from kapal.domain.eco import quota_seconds
 from kapal.domain.uids import APP_UID_BASE
 from kapal.entrypoints.agent_store import AgentStore
 from kapal.entrypoints.logging_setup import configure as configure_logging
+from kapal.logs.archive import LogArchive
+from kapal.logs.drains import DrainSet
 from kapal.logs.hub import LogHub
 from kapal.logs.ingest import LogIngest
 from kapal.logs.sessions import session_app, session_server
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 MEMORY_EVERY = 20.0  # seconds between stored memory samples of each dyno
 MEMORY_KEEP = timedelta(hours=24)
 ECO_EVERY = 10.0  # seconds between stored eco dyno usage (how late a used-up quota is seen)
+DRAINS_EVERY = 2.0  # seconds between reads of the drains table (how late a new drain starts)
+PRUNE_EVERY = 60.0  # seconds between removals of log files past retention or size
 
 
 def dyno_user() -> RunAs | None:
@@ -93,6 +98,26 @@ async def account_eco_forever(
         await account_eco(supervisor, gateway, store)
 
 
+async def follow_log_targets(
+    drains: DrainSet, archive: LogArchive, gateway: Gateway, store: AgentStore
+) -> None:
+    """Keep the running drains as the store says, and the archive within its bounds (and
+    free of deleted apps' lines)."""
+    pruned_at = 0.0
+    while True:
+        read_at = time.time()
+        try:
+            apps, specs = await gateway.call(store.log_targets)
+        except Exception:
+            logger.exception("could not read the log drains")
+        else:
+            drains.update(specs)
+            if read_at - pruned_at >= PRUNE_EVERY:
+                pruned_at = read_at
+                await asyncio.to_thread(archive.prune, apps, read_at)
+        await asyncio.sleep(DRAINS_EVERY)
+
+
 def dyno_driver(settings: Settings, run_as: RunAs | None) -> Driver:
     """As root: each dyno jailed (the first sandbox that works here, or KAPAL_SANDBOX), as its
     app's uid, in a cgroup; otherwise plain processes of the agent's own user."""
@@ -125,7 +150,15 @@ async def serve(settings: Settings) -> None:
         lambda: notify(settings.router_wake_socket),
         eco_quota=quota_seconds(settings.eco_quota_hours),
     )
-    hub = LogHub()
+    archive = LogArchive(
+        settings.logs_dir,
+        retention=settings.log_retention_days * 86400,
+        max_bytes=settings.log_max_bytes,
+    )
+    hub = LogHub(archive=archive)
+    await hub.load()
+    drains = DrainSet(hub.append, ca_file=settings.drain_ca_file)
+    hub.add_listener(drains.offer)
     gateway = Gateway(agent_store)
     run_as = await asyncio.to_thread(dyno_user)  # may create the user (useradd)
     driver = await asyncio.to_thread(dyno_driver, settings, run_as)
@@ -163,12 +196,17 @@ async def serve(settings: Settings) -> None:
                     account_eco_forever(supervisor, gateway, agent_store), name="eco usage"
                 ),
             ]
+            following = tasks.create_task(
+                follow_log_targets(drains, archive, gateway, agent_store), name="log drains"
+            )
             tasks.create_task(sessions.serve(), name="log sessions")
             await stop.wait()
             logger.info("stopping all dynos")
             rendezvous.close()
             await reconcile.shutdown()
             await account_eco(supervisor, gateway, agent_store)  # up to the dynos' ends
+            following.cancel()
+            await drains.close()  # the dynos' last lines, within a few seconds
             hub.close()  # ends live tails, so the sessions server can finish
             sessions.close()
             for task in background:

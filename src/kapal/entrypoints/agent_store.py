@@ -17,6 +17,7 @@ from typing import Any
 
 from kapal.domain.eco import month_of
 from kapal.domain.hashes import hash_secret
+from kapal.logs.drains import DrainSpec
 from kapal.logs.sessions import SessionRequest
 from kapal.runtime.state import (
     Desired,
@@ -272,14 +273,27 @@ class AgentStore:
         """The log session a URL's secret names, unless expired."""
         with self.db.snapshot() as tx:
             row = tx.row(
-                "SELECT app_id, dyno, source, lines, tail, expires_at FROM log_sessions"
-                " WHERE id_hash = ?",
+                "SELECT app_id, dyno, source, lines, tail, grep, since, expires_at"
+                " FROM log_sessions WHERE id_hash = ?",
                 hash_secret(secret),
             )
-        if row is None or moment(row[5]) <= _now():
+        if row is None or moment(row[7]) <= _now():
             return None
-        app_id, dyno, source, lines, tail, _ = row
-        return SessionRequest(app_id, dyno, source, lines, bool(tail))
+        app_id, dyno, source, lines, tail, grep, since, _ = row
+        since_time = moment(since).timestamp() if since is not None else None
+        return SessionRequest(app_id, dyno, source, lines, bool(tail), grep, since_time)
+
+    def log_targets(self) -> tuple[set[str], list[DrainSpec]]:
+        """The apps that exist (the others' logs go) and every app's drains."""
+        with self.db.snapshot() as tx:
+            apps = {app_id for (app_id,) in tx.rows("SELECT id FROM apps")}
+            drains = [
+                DrainSpec(drain_id, app_id, url, token)
+                for drain_id, app_id, url, token in tx.rows(
+                    "SELECT id, app_id, url, token FROM log_drains ORDER BY created_at, id"
+                )
+            ]
+        return apps, drains
 
 
 def _release_specs(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[str, int], ReleaseSpec]:

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from kapal.logs.archive import Query
 from kapal.logs.filters import LogFilter
 from kapal.logs.http import Handler, HttpServer, Request, Response, text
 from kapal.logs.hub import LogHub
@@ -29,6 +30,8 @@ class SessionRequest:
     source: str | None = None  # `app` or `kapal`
     lines: int = 100
     tail: bool = False
+    grep: str | None = None  # only lines whose message holds this, whatever its case
+    since: float | None = None  # unix seconds: only lines written since
 
 
 Lookup = Callable[[str], Awaitable[SessionRequest | None] | SessionRequest | None]
@@ -115,19 +118,25 @@ def session_app(hub: LogHub, lookup: Lookup, keepalive: float = KEEPALIVE_SECOND
         if session is None:
             return text(404, "Log session not found or expired.\n")
         try:
-            log_filter = LogFilter(session.dyno, session.source)
+            log_filter = LogFilter(session.dyno, session.source, session.grep)
         except ValueError as exc:
             return text(400, f"{exc}\n")
         sse = "text/event-stream" in request.headers.get("accept", "")
         resume_after = _last_event_id(request) if sse else None
-        # Subscribe before reading history, with no await between: no line falls in a gap.
-        subscription = hub.subscribe(session.app_id, log_filter) if session.tail else None
         if resume_after is None:
-            lines = max(0, min(session.lines, hub.history_lines))
-            backlog = hub.history(session.app_id, log_filter, lines)
+            query = Query(log_filter, max(0, session.lines), since=session.since)
         else:
             # A reconnecting client gets everything it missed that the history still holds.
-            backlog = hub.history(session.app_id, log_filter, hub.history_lines, after=resume_after)
+            query = Query(log_filter, hub.history_lines, after=resume_after)
+        # Subscribe before reading history: a line appended meanwhile is in both, and the
+        # live part skips seqs the backlog already had, so none falls in a gap.
+        subscription = hub.subscribe(session.app_id, log_filter) if session.tail else None
+        try:
+            backlog = await hub.search(session.app_id, query)
+        except BaseException:
+            if subscription is not None:
+                subscription.close()
+            raise
         last_seq = max((e.seq for e in backlog if e.seq is not None), default=resume_after or 0)
         if sse:
             entries = _entries(backlog, subscription, last_seq, keepalive)

@@ -210,7 +210,23 @@ class LogSession(Base):
     source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     lines: Mapped[int] = mapped_column(Integer, default=100)
     tail: Mapped[bool] = mapped_column(Boolean, default=False)
+    grep: Mapped[str | None] = mapped_column(String(200), nullable=True)  # substring to match
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LogDrain(Base):
+    """Where an app's log lines are also sent: syslog://, syslog+tls:// or https:// (Heroku's
+    log-drain); `token` (d.<uuid>) names the app in every line sent there."""
+
+    __tablename__ = "log_drains"
+    __table_args__ = (UniqueConstraint("app_id", "url", name="uq_log_drains_app_url"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
 
 class Source(Base):

@@ -1,11 +1,13 @@
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
 from kapal.domain.logline import LogLine
+from kapal.logs.archive import LogArchive
 from kapal.logs.http import Handler, HttpServer
 from kapal.logs.hub import LogHub
 from kapal.logs.sessions import SessionRequest, session_app, session_server
@@ -220,3 +222,27 @@ async def test_close_cuts_a_tail_that_does_not_end_after_the_grace_period() -> N
             assert hub.subscriber_count("app-1") == 0
             with pytest.raises(httpx.RemoteProtocolError):
                 await response.aread()
+
+
+async def test_a_search_reaches_back_past_memory_and_filters_live_lines(tmp_path: Path) -> None:
+    hub = LogHub(history_lines=10, archive=LogArchive(tmp_path))
+    for i in range(100):
+        text = f"at=error code=H12 n={i}" if i % 25 == 0 else f"at=info n={i}"
+        hub.append(LogLine("app-1", "kapal", "router", text, 1_700_000_000.0 + i))
+    session = SessionRequest("app-1", lines=1000, tail=True, grep="h12", since=1_700_000_010.0)
+    async with (
+        serving(hub, session_app(hub, fixed(session))) as base,
+        httpx.AsyncClient() as client,
+        client.stream("GET", f"{base}/sessions/s3cret") as response,
+    ):
+        lines = response.aiter_lines()
+        backlog = [await anext(lines) for _ in range(3)]
+        hub.append(line("GET / code=H12 live"))
+        hub.append(line("GET / fine"))
+        hub.append(line("GET / code=H12 again"))
+        live = [await anext(lines) for _ in range(2)]
+    assert [text.rsplit(" ", 1)[1] for text in backlog] == ["n=25", "n=50", "n=75"]
+    assert [text.split(": ", 1)[1] for text in live] == [
+        "GET / code=H12 live",
+        "GET / code=H12 again",
+    ]

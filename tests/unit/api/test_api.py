@@ -153,7 +153,7 @@ def test_log_session_url(client: TestClient) -> None:
     assert session.status_code == 201
     url = session.json()["logplex_url"]
     assert url.startswith("http://localhost:5001/sessions/") and url.endswith("?tail=true")
-    too_many = client.post("/apps/my-app/log-sessions", json={"lines": 5000}, headers=auth)
+    too_many = client.post("/apps/my-app/log-sessions", json={"lines": 20_000}, headers=auth)
     assert too_many.status_code == 422
 
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 from tests.unit.cli.cli_fakeapi import FakeApi, Kapal, assert_token, body
+
+from kapal.cli.logs import since_time
 
 SESSION_PATH = "/sessions/s3cr3t"
 LINES = [
@@ -84,3 +88,31 @@ def test_expired_session(kapal: Kapal, fake: FakeApi) -> None:
     result = kapal("logs", "-a", "demo")
     assert result.exit_code == 1
     assert result.stderr == " ▸    Log session expired.\n"
+
+
+def test_grep_and_since_become_the_session(kapal: Kapal, fake: FakeApi) -> None:
+    session(fake)
+    result = kapal("logs", "-a", "demo", "--grep", "H12", "--since", "2026-11-27T08:00:00Z")
+    assert result.exit_code == 0, result.output
+    assert body(fake.requests[0]) == {
+        "lines": 100,
+        "tail": False,
+        "grep": "H12",
+        "since": "2026-11-27T08:00:00+00:00",
+    }
+
+
+def test_since_takes_a_time_ago() -> None:
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    assert since_time("2h", now) == "2026-11-27T08:00:00+00:00"
+    assert since_time(" 30M ", now) == "2026-11-27T09:30:00+00:00"
+    assert since_time("7d", now) == "2026-11-20T10:00:00+00:00"
+    assert since_time("2026-11-27T09:00:00", now) == "2026-11-27T09:00:00+00:00"
+    assert since_time("2026-11-27T11:00:00+02:00", now) == "2026-11-27T09:00:00+00:00"
+
+
+def test_since_refuses_what_is_not_a_time(kapal: Kapal, fake: FakeApi) -> None:
+    result = kapal("logs", "-a", "demo", "--since", "yesterday")
+    assert result.exit_code == 1
+    assert "--since takes a time ago" in result.output
+    assert fake.requests == []
