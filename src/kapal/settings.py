@@ -110,6 +110,9 @@ class Settings:
     database_url: str = ""
     postgres_admin_url: str = ""
     postgres_port: int = 15432
+    mysql_admin_url: str = ""  # mysql://root:pw@127.0.0.1:3306 for kapal-mysql add-ons
+    rabbitmq_admin_url: str = ""  # amqp://… (rabbitmqctl on this machine) or http://… (management)
+    redis_server: str = "/usr/bin/redis-server"  # the binary each kapal-redis add-on runs
     build_python: str = "/usr/bin/python3"
     slug_max_bytes: int = 500 * 1024 * 1024
     build_memory: int = 2 * 1024**3  # bytes a build's processes may use together
@@ -161,6 +164,9 @@ class Settings:
             or f"sqlite:///{data_dir / 'state' / 'kapal.db'}",
             postgres_admin_url=env.get("KAPAL_POSTGRES_ADMIN_URL", ""),
             postgres_port=port("KAPAL_POSTGRES_PORT", 15432),
+            mysql_admin_url=env.get("KAPAL_MYSQL_ADMIN_URL", ""),
+            rabbitmq_admin_url=env.get("KAPAL_RABBITMQ_ADMIN_URL", ""),
+            redis_server=env.get("KAPAL_REDIS_SERVER", "/usr/bin/redis-server"),
             build_python=env.get("KAPAL_BUILD_PYTHON", "/usr/bin/python3"),
             slug_max_bytes=int(env.get("KAPAL_SLUG_MAX", 500 * 1024 * 1024)),
             build_memory=at_least(
@@ -243,6 +249,11 @@ class Settings:
     @property
     def log_socket(self) -> Path:
         return self.run_dir / "logs.sock"
+
+    @property
+    def addons_dir(self) -> Path:
+        """Add-on servers Kapal runs itself (kapal-redis: one directory per add-on)."""
+        return self.data_dir / "addons"
 
     @property
     def logs_dir(self) -> Path:

@@ -10,8 +10,13 @@ from kapal.domain.errors import InvalidParams
 
 @dataclass(frozen=True)
 class Plan:
+    """What a plan allows; 0 where a limit does not apply to the service."""
+
     name: str
     connection_limit: int
+    storage_mb: int = 0  # Postgres and MySQL: the database's size
+    memory_mb: int = 0  # Redis: maxmemory
+    persistent: bool = True  # Redis: append-only file (the smallest plan keeps nothing)
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,9 @@ class Service:
     plans: tuple[Plan, ...]
     default_plan: str
     aliases: tuple[str, ...] = ()
+    # The first attachment's name (DATABASE -> DATABASE_URL); later ones are
+    # <SERVICE>_<COLOR>, as Heroku names extra databases HEROKU_POSTGRESQL_<COLOR>.
+    primary_attachment: str = "DATABASE"
 
     @property
     def id(self) -> str:
@@ -36,9 +44,9 @@ POSTGRESQL = Service(
     human_name="Kapal Postgres",
     slug="postgresql",
     plans=(
-        Plan("essential-0", connection_limit=20),
-        Plan("essential-1", connection_limit=40),
-        Plan("standard-0", connection_limit=120),
+        Plan("essential-0", connection_limit=20, storage_mb=1024),
+        Plan("essential-1", connection_limit=40, storage_mb=10 * 1024),
+        Plan("standard-0", connection_limit=120, storage_mb=64 * 1024),
     ),
     default_plan="essential-0",
     # Heroku's own name works too, so tutorials and the Heroku CLI (whose pg:* commands
@@ -46,7 +54,46 @@ POSTGRESQL = Service(
     aliases=("heroku-postgresql",),
 )
 
-SERVICES: tuple[Service, ...] = (POSTGRESQL,)
+REDIS = Service(
+    name="kapal-redis",
+    human_name="Kapal Redis",
+    slug="redis",
+    plans=(
+        Plan("mini", connection_limit=20, memory_mb=25, persistent=False),
+        Plan("premium-0", connection_limit=40, memory_mb=50),
+        Plan("premium-1", connection_limit=80, memory_mb=100),
+        Plan("premium-2", connection_limit=200, memory_mb=250),
+    ),
+    default_plan="mini",
+    aliases=("heroku-redis",),
+    primary_attachment="REDIS",
+)
+
+MYSQL = Service(
+    name="kapal-mysql",
+    human_name="Kapal MySQL",
+    slug="mysql",
+    plans=(
+        Plan("mini", connection_limit=10, storage_mb=1024),
+        Plan("standard-0", connection_limit=60, storage_mb=10 * 1024),
+    ),
+    default_plan="mini",
+    primary_attachment="MYSQL",
+)
+
+RABBITMQ = Service(
+    name="kapal-rabbitmq",
+    human_name="Kapal RabbitMQ",
+    slug="rabbitmq",
+    plans=(
+        Plan("lemur", connection_limit=20),
+        Plan("tiger", connection_limit=100),
+    ),
+    default_plan="lemur",
+    primary_attachment="AMQP",
+)
+
+SERVICES: tuple[Service, ...] = (POSTGRESQL, REDIS, MYSQL, RABBITMQ)
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,12 @@ def default_attachment_name(
     service_name: str,
     taken: Collection[str],
     choose: Callable[[Sequence[str]], str] = secrets.choice,
+    primary: str = PRIMARY,
 ) -> str:
-    """DATABASE for an app's first database, else <SERVICE>_<COLOR> not yet used."""
-    if PRIMARY not in taken:
-        return PRIMARY
+    """`primary` (DATABASE for an app's first database) when free, else <SERVICE>_<COLOR>
+    not yet used."""
+    if primary not in taken:
+        return primary
     prefix = attachment_prefix(service_name)
     free = [f"{prefix}_{c}" for c in COLORS if f"{prefix}_{c}" not in taken]
     if free:

@@ -79,7 +79,9 @@ def create_addon(
             taken = set(s.scalars(select(Attachment.name).where(Attachment.app_id == app.id)))
             if attachment_name and attachment_name in taken:
                 raise Conflict(f"{app.name} already has an attachment named {attachment_name}.")
-            attach_as = attachment_name or default_attachment_name(choice.requested, taken)
+            attach_as = attachment_name or default_attachment_name(
+                choice.requested, taken, primary=choice.service.primary_attachment
+            )
             if name and s.scalar(select(Addon.id).where(Addon.name == name)) is not None:
                 raise Conflict(f"Name {name} is already taken.")
             addon = Addon(

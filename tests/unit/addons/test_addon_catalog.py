@@ -34,8 +34,8 @@ def test_heroku_name_is_an_alias_kept_as_typed() -> None:
 
 def test_unknown_service_lists_the_known_ones() -> None:
     with pytest.raises(InvalidParams) as err:
-        parse_plan("kapal-redis:mini")
-    assert "kapal-redis" in err.value.message
+        parse_plan("kapal-mongodb:mini")
+    assert "kapal-mongodb" in err.value.message
     assert "kapal-postgresql" in err.value.message
 
 
