@@ -25,9 +25,15 @@ def http(api_url: str, token: str, ctx: Context, user: User) -> Iterator[httpx.C
         yield client
 
 
-def test_addon_services_lists_postgres(http: httpx.Client) -> None:
-    (service,) = http.get("/addon-services").json()
-    assert service["name"] == "kapal-postgresql"
+def test_addon_services_lists_postgres_redis_mysql_and_rabbitmq(http: httpx.Client) -> None:
+    services = http.get("/addon-services").json()
+    assert [s["name"] for s in services] == [
+        "kapal-postgresql",
+        "kapal-redis",
+        "kapal-mysql",
+        "kapal-rabbitmq",
+    ]
+    service = services[0]
     assert service["state"] == "ga"
     assert service["human_name"]
     assert http.get(f"/addon-services/{service['id']}").json()["name"] == "kapal-postgresql"
@@ -87,7 +93,7 @@ def test_create_with_string_plan_name_and_attachment(http: httpx.Client) -> None
 
 
 @pytest.mark.parametrize(
-    "plan", ["kapal-redis", {"name": "kapal-postgresql:enormous"}, "heroku-postgresql:hobby-dev"]
+    "plan", ["kapal-mongodb", {"name": "kapal-postgresql:enormous"}, "heroku-postgresql:hobby-dev"]
 )
 def test_unknown_service_or_plan_is_invalid_params_with_the_known_list(
     http: httpx.Client, plan: object

@@ -129,7 +129,7 @@ def test_chosen_name_and_attachment(ctx: Context, user: User, app: App) -> None:
 @pytest.mark.parametrize(
     ("spec", "kwargs", "message"),
     [
-        ("kapal-redis", {}, "Couldn't find add-on service"),
+        ("kapal-mongodb", {}, "Couldn't find add-on service"),
         ("kapal-postgresql:huge", {}, "Known plans: kapal-postgresql:essential-0"),
         ("kapal-postgresql", {"name": "Bad Name"}, "Add-on name"),
         ("kapal-postgresql", {"attachment_name": "lower"}, "Attachment name"),
