@@ -96,6 +96,21 @@ RABBITMQ = Service(
 SERVICES: tuple[Service, ...] = (POSTGRESQL, REDIS, MYSQL, RABBITMQ)
 
 
+def plan_description(plan: Plan) -> str:
+    """`20 connections, 1 GB storage` or `20 clients, 25 MB memory, not persisted`."""
+    parts = [f"{plan.connection_limit} connections"]
+    if plan.storage_mb:
+        parts.append(f"{_size(plan.storage_mb)} storage")
+    if plan.memory_mb:
+        parts.append(f"{_size(plan.memory_mb)} memory")
+        parts.append("persisted (AOF)" if plan.persistent else "not persisted")
+    return ", ".join(parts)
+
+
+def _size(mb: int) -> str:
+    return f"{mb // 1024} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb} MB"
+
+
 @dataclass(frozen=True)
 class PlanChoice:
     """A parsed `service[:plan]`; `requested` is the service name as the user typed it."""

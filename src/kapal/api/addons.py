@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from kapal.addons.catalog import SERVICES, Service, find_service
+from kapal.addons.catalog import SERVICES, Plan, Service, find_service, plan_description
 from kapal.api.deps import CtxDep, UserDep
 from kapal.api.serializers import app_ref, ts
 from kapal.domain.errors import NotFound
@@ -98,12 +99,44 @@ def list_services() -> list[dict[str, Any]]:
     return [_service_json(s) for s in SERVICES]
 
 
-@router.get("/addon-services/{ident}")
-def get_service(ident: str) -> dict[str, Any]:
+def _service(ident: str) -> Service:
     service = find_service(ident) or next((s for s in SERVICES if s.id == ident), None)
     if service is None:
         raise NotFound("Couldn't find that add-on service.")
-    return _service_json(service)
+    return service
+
+
+@router.get("/addon-services/{ident}")
+def get_service(ident: str) -> dict[str, Any]:
+    return _service_json(_service(ident))
+
+
+@router.get("/addon-services/{ident}/plans")
+def list_plans(ident: str) -> list[dict[str, Any]]:
+    service = _service(ident)
+    return [_plan_json(service, plan) for plan in service.plans]
+
+
+def _plan_json(service: Service, plan: Plan) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid5(uuid.UUID(service.id), plan.name)),
+        "name": f"{service.name}:{plan.name}",
+        "human_name": plan.name,
+        "description": plan_description(plan),
+        "default": plan.name == service.default_plan,
+        "state": "public",
+        "price": _FREE,
+        "addon_service": {"id": service.id, "name": service.name},
+        # Kapal's own: what the plan allows, for `kapal addons:plans`.
+        "limits": {
+            "connections": plan.connection_limit,
+            "storage_mb": plan.storage_mb or None,
+            "memory_mb": plan.memory_mb or None,
+            "persistent": plan.persistent,
+        },
+        "created_at": None,
+        "updated_at": None,
+    }
 
 
 @router.get("/addons")

@@ -32,3 +32,27 @@ def addon_attachments(client: KapalClient, app: str) -> list[AddonAttachment]:
         headers={"Accept-Inclusion": "addon:plan,config_vars"},
     )
     return cast(list[AddonAttachment], response.json())
+
+
+class AddonService(TypedDict):
+    id: str
+    name: str
+    human_name: str
+    state: str
+
+
+class ServicePlan(TypedDict):
+    id: str
+    name: str  # service:plan
+    human_name: str
+    description: str
+    default: bool
+
+
+def addon_services(client: KapalClient) -> list[AddonService]:
+    return cast(list[AddonService], client.request("GET", "/addon-services").json())
+
+
+def addon_plans(client: KapalClient, service: str) -> list[ServicePlan]:
+    path = f"/addon-services/{quote(service, safe='')}/plans"
+    return cast(list[ServicePlan], client.request("GET", path).json())

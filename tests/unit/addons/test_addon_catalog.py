@@ -60,3 +60,23 @@ def test_choice_of_a_stored_row_round_trips() -> None:
 def test_service_ids_are_stable_uuids() -> None:
     assert POSTGRESQL.id == POSTGRESQL.id
     assert len(POSTGRESQL.id) == 36
+
+
+def test_plans_describe_what_they_allow() -> None:
+    from kapal.addons.catalog import MYSQL, RABBITMQ, REDIS, plan_description
+
+    essential_0 = POSTGRESQL.plan("essential-0")
+    assert essential_0 is not None
+    assert plan_description(essential_0) == "20 connections, 1 GB storage"
+    mini = REDIS.plan("mini")
+    assert mini is not None
+    assert plan_description(mini) == "20 connections, 25 MB memory, not persisted"
+    premium = REDIS.plan("premium-0")
+    assert premium is not None and plan_description(premium).endswith("persisted (AOF)")
+    assert [s.primary_attachment for s in (POSTGRESQL, REDIS, MYSQL, RABBITMQ)] == [
+        "DATABASE",
+        "REDIS",
+        "MYSQL",
+        "AMQP",
+    ]
+    assert find_service("heroku-redis") is REDIS
