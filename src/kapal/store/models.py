@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -213,6 +214,44 @@ class LogSession(Base):
     grep: Mapped[str | None] = mapped_column(String(200), nullable=True)  # substring to match
     since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PgBackup(Base):
+    """A pg_dump (custom format) of an add-on database: `kind` capture (b001, b002, ...,
+    numbered per app) or restore (r001 ...: the copy taken just before a restore)."""
+
+    __tablename__ = "pg_backups"
+    __table_args__ = (
+        UniqueConstraint("app_id", "kind", "number", name="uq_pg_backups_app_kind_number"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    # Kept after the add-on is destroyed (a backup outlives its database), then NULL.
+    addon_id: Mapped[str | None] = mapped_column(
+        ForeignKey("addons.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    addon_name: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="capture")
+    status: Mapped[str] = mapped_column(String(16), default="running")  # succeeded, failed
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    database_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PgBackupSchedule(Base):
+    """`pg:backups:schedule --at '02:00 UTC'`: a daily capture of one add-on database."""
+
+    __tablename__ = "pg_backup_schedules"
+    addon_id: Mapped[str] = mapped_column(
+        ForeignKey("addons.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
 
 class LogDrain(Base):
