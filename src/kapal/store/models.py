@@ -216,6 +216,25 @@ class LogSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AddonProvider(Base):
+    """A third-party add-on service, reached through Heroku's Add-on Partner API: Kapal POSTs
+    to `base_url` with Basic auth `id:password` to provision, PUTs plan changes and DELETEs.
+    `plans`: [{"name": "test", "description": "..."}]; `config_vars`: the names it sets."""
+
+    __tablename__ = "addon_providers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the service's slug
+    name: Mapped[str] = mapped_column(String(100))  # human name
+    base_url: Mapped[str] = mapped_column(String(2048))
+    password: Mapped[str] = mapped_column(String(200))  # secret: never in responses or logs
+    plans: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    config_vars: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+
 class PgBackup(Base):
     """A pg_dump (custom format) of an add-on database: `kind` capture (b001, b002, ...,
     numbered per app) or restore (r001 ...: the copy taken just before a restore)."""
