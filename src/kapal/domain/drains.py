@@ -13,6 +13,7 @@ from functools import lru_cache
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from kapal.domain.logline import LogLine
+from kapal.domain.logline import stamp as line_stamp
 
 SCHEMES = ("syslog", "syslog+tls", "https", "http")
 MAX_URL = 2048
@@ -28,7 +29,6 @@ PRI_PLATFORM = 16 * 8 + 6
 _APP_NAME_MAX = 48
 _PROCID_MAX = 128
 _FIELD_CHARS = frozenset(chr(c) for c in range(33, 127))
-_LATEST = 253402300800.0  # 10000-01-01T00:00:00Z: no timestamp from here on
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,25 +111,6 @@ def _stamp(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
 
 
-@lru_cache(maxsize=4)
-def _second(whole: int) -> str:
-    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _line_stamp(when: float) -> str:
-    """_stamp(when), for less: drains format every line of their apps, and the lines of one
-    second share all but the microseconds. ValueError/OverflowError/OSError for a time no
-    timestamp can show."""
-    if not 0 <= when < _LATEST:
-        return _stamp(when)  # the slow way, with its errors
-    whole = int(when)
-    # As datetime.fromtimestamp rounds: the fraction (exact), in microseconds, half to even.
-    micro = round((when - whole) * 1e6)
-    if micro == 1_000_000:
-        whole, micro = whole + 1, 0
-    return f"{_second(whole)}.{micro:06d}+00:00"
-
-
 def _field(value: str, limit: int) -> str:
     """`value` as an RFC 5424 header field: printable ASCII without spaces, or "-" if empty."""
     if 0 < len(value) <= limit and value.isascii() and value.isprintable() and " " not in value:
@@ -157,7 +138,7 @@ def syslog_message(line: LogLine, token: str) -> bytes:
     """The RFC 5424 message for a line: `<PRI>1 TIMESTAMP d.<uuid> SOURCE DYNO - MESSAGE`,
     without structured data, as Logplex writes it; UTF-8, any line breaks kept."""
     try:
-        stamp = _line_stamp(line.time)
+        stamp = line_stamp(line.time)
     except (ValueError, OverflowError, OSError):
         stamp = "-"  # RFC 5424's NILVALUE, for a time no timestamp can show
     fields = _header_fields(token, line.source, line.dyno)

@@ -6,11 +6,32 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from json.encoder import encode_basestring as _string  # JSON string, non-ASCII kept
 
 SOURCES = ("app", "kapal")
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
 MAX_LINE_BYTES = 10_000
+_LATEST = 253402300800.0  # 10000-01-01T00:00:00Z: no timestamp shows this or later
+
+
+def stamp(when: float) -> str:
+    """`2026-11-26T13:39:22.123456+00:00`, as datetime's isoformat() writes it, for less: every
+    line is stamped, and the lines of one second share all but the microseconds.
+    ValueError/OverflowError/OSError for a time no timestamp can show."""
+    if not 0 <= when < _LATEST:
+        return datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
+    whole = int(when)
+    # As datetime.fromtimestamp rounds: the fraction (exact), in microseconds, half to even.
+    micro = round((when - whole) * 1e6)
+    if micro == 1_000_000:
+        whole, micro = whole + 1, 0
+    return f"{_second(whole)}.{micro:06d}+00:00"
+
+
+@lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +44,7 @@ class LogLine:
 
     def format(self) -> str:
         """`2026-11-26T13:39:22.123456+00:00 app[web.1]: message`."""
-        stamp = datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds")
-        return f"{stamp} {self.source}[{self.dyno}]: {self.message}"
+        return f"{stamp(self.time)} {self.source}[{self.dyno}]: {self.message}"
 
     def encode(self) -> bytes:
         # The JSON array written by hand: the router encodes one line per request, and the

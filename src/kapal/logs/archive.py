@@ -35,7 +35,7 @@ _LINE = re.compile(r"^(\d+) (\S+) ([a-z]+)\[([^\]]*)\]: (.*)$", re.DOTALL)
 
 def encode(entry: Entry) -> bytes:
     """One stored line; line breaks in a message would end it early, so they are escaped."""
-    text = entry.line.format()
+    text = entry.text
     if "\n" in text or "\r" in text:
         text = text.replace("\r", "\\r").replace("\n", "\\n")
     return f"{entry.seq} {text}\n".encode(errors="replace")

@@ -51,45 +51,50 @@ async def _resolve(lookup: Lookup, secret: str) -> SessionRequest | None:
     return found
 
 
-async def _entries(
+BATCH = 1000  # lines sent in one chunk of the response at most
+
+
+async def _batches(
     backlog: list[Entry],
     subscription: Subscription | None,
     last_seq: int,
     idle: float | None,
-) -> AsyncIterator[Entry | None]:
-    """The backlog, then live entries; None after `idle` seconds without one (keep-alive)."""
-    for entry in backlog:
-        yield entry
+) -> AsyncIterator[list[Entry] | None]:
+    """The backlog, then live entries as they come, a batch at a time (one write each, not
+    one per line); None after `idle` seconds without one (keep-alive)."""
+    for start in range(0, len(backlog), BATCH):
+        yield backlog[start : start + BATCH]
     if subscription is None:
         return
     while True:
         try:
             async with asyncio.timeout(idle):
-                entry = await anext(subscription)
+                batch = await subscription.batch(BATCH)
         except TimeoutError:
             yield None
             continue
-        except StopAsyncIteration:
-            return
-        if entry.seq is not None and entry.seq <= last_seq:
-            continue  # already sent from the backlog
-        yield entry
+        if not batch:
+            return  # the subscription ended
+        # Skip what the backlog already had (lines appended while it was read).
+        fresh = [entry for entry in batch if entry.seq is None or entry.seq > last_seq]
+        if fresh:
+            yield fresh
 
 
-async def _plain(entries: AsyncIterator[Entry | None]) -> AsyncGenerator[str, None]:
-    async for entry in entries:
-        if entry is not None:
-            yield entry.line.format() + "\n"
+async def _plain(batches: AsyncIterator[list[Entry] | None]) -> AsyncGenerator[str, None]:
+    async for batch in batches:
+        if batch:
+            yield "".join(f"{entry.text}\n" for entry in batch)
 
 
-async def _events(entries: AsyncIterator[Entry | None]) -> AsyncGenerator[str, None]:
+async def _events(batches: AsyncIterator[list[Entry] | None]) -> AsyncGenerator[str, None]:
     # A first comment lets EventSource clients see the stream open before any line arrives.
     yield sse_comment("connected")
-    async for entry in entries:
-        if entry is None:
+    async for batch in batches:
+        if batch is None:
             yield sse_comment("keep-alive")
         else:
-            yield sse_event(entry.line.format(), entry.seq)
+            yield "".join(sse_event(entry.text, entry.seq) for entry in batch)
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -139,10 +144,10 @@ def session_app(hub: LogHub, lookup: Lookup, keepalive: float = KEEPALIVE_SECOND
             raise
         last_seq = max((e.seq for e in backlog if e.seq is not None), default=resume_after or 0)
         if sse:
-            entries = _entries(backlog, subscription, last_seq, keepalive)
-            return _stream(_events(entries), subscription, "text/event-stream")
-        entries = _entries(backlog, subscription, last_seq, None)
-        return _stream(_plain(entries), subscription, "text/plain")
+            batches = _batches(backlog, subscription, last_seq, keepalive)
+            return _stream(_events(batches), subscription, "text/event-stream")
+        batches = _batches(backlog, subscription, last_seq, None)
+        return _stream(_plain(batches), subscription, "text/plain")
 
     async def handle(request: Request) -> Response:
         prefix, _, secret = request.path.partition("/sessions/")

@@ -11,6 +11,8 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 def sse_event(data: str, event_id: int | None = None) -> str:
     """One message event; an event without an id leaves the client's Last-Event-ID as it was."""
     head = f"id: {event_id}\n" if event_id is not None else ""
+    if "\n" not in data and "\r" not in data:  # a log line, nearly always
+        return f"{head}data: {data}\n\n"
     body = "".join(f"data: {part}\n" for part in _LINE_END.split(data))
     return f"{head}{body}\n"
 

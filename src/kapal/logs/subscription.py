@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -20,6 +20,12 @@ class Entry:
 
     seq: int | None
     line: LogLine
+    # The line as shown, made once here: the archive and every session send it.
+    text: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            object.__setattr__(self, "text", self.line.format())
 
 
 def overflow_notice(app_id: str, dropped: int, since: float, now: float) -> LogLine:
@@ -94,6 +100,21 @@ class Subscription:
         line = overflow_notice(self.app_id, self._pending_drops, self._drops_since, self._clock())
         self._pending_drops = 0
         return Entry(None, line)
+
+    async def batch(self, limit: int = 1000) -> list[Entry]:
+        """What is queued (at most `limit`), once there is something; [] when ended.
+        Safe to cancel: nothing is taken before the wait ends."""
+        while not self._items and not self._pending_drops:
+            if self._closed:
+                return []
+            self._wake.clear()
+            await self._wake.wait()
+        taken: list[Entry] = []
+        while self._items and len(taken) < limit:
+            taken.append(self._items.popleft())
+        if not self._items and self._pending_drops and len(taken) < limit:
+            taken.append(self._take_notice())
+        return taken
 
     def __aiter__(self) -> Subscription:
         return self

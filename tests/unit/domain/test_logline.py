@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from kapal.domain.logline import MAX_LINE_BYTES, LogLine, clean_message
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kapal.domain.logline import MAX_LINE_BYTES, LogLine, clean_message, stamp
 
 
 def test_format_is_herokus() -> None:
@@ -26,3 +31,14 @@ def test_a_forged_prefix_stays_inside_the_message() -> None:
 def test_long_lines_are_split() -> None:
     chunks = clean_message(b"x" * (MAX_LINE_BYTES * 2 + 5))
     assert [len(c) for c in chunks] == [MAX_LINE_BYTES, MAX_LINE_BYTES, 5]
+
+
+@given(st.floats(min_value=0, max_value=253402300799.0, allow_nan=False))
+def test_stamp_is_what_isoformat_writes(when: float) -> None:
+    expected = datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
+    assert stamp(when) == expected
+
+
+def test_stamp_rounds_into_the_next_second_as_datetime_does() -> None:
+    assert stamp(1_700_000_000.9999996) == "2023-11-14T22:13:21.000000+00:00"
+    assert stamp(-1.5) == datetime.fromtimestamp(-1.5, UTC).isoformat(timespec="microseconds")

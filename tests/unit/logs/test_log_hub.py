@@ -185,3 +185,27 @@ async def test_closing_the_hub_ends_tails_after_what_they_hold() -> None:
     sub.close()
     assert hub.subscriber_count("app-1") == 0
     assert [entry async for entry in hub.subscribe("app-1")] == []
+
+
+@pytest.mark.anyio
+async def test_a_batch_takes_everything_queued_with_the_overflow_notice_in_place() -> None:
+    hub = LogHub(clock=fixed_clock)
+    with hub.subscribe("app-1", maxsize=3) as tail:
+        for i in range(5):
+            hub.append(line(f"m{i}"))  # m3 and m4 do not fit
+        first = await tail.batch(2)
+        assert messages(first) == ["m0", "m1"]
+        rest = await tail.batch()
+        assert messages(rest)[0] == "m2"
+        assert "L11 (Tail buffer overflow)" in rest[1].line.message and "dropped 2" in rest[1].text
+        assert rest[1].seq is None
+        hub.append(line("m5"))
+        assert messages(await tail.batch()) == ["m5"]
+        tail.end()
+        assert await tail.batch() == []
+
+
+def test_an_entry_is_formatted_once_as_its_line_would_be() -> None:
+    entry = Entry(1, line("hello"))
+    assert entry.text == entry.line.format()
+    assert entry == Entry(1, line("hello"), "anything")  # the text is derived, not compared
