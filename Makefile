@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages: what the platform needs, and what the test suite adds.
-RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client ca-certificates patchelf bubblewrap tini
-TEST_PACKAGES := chromium
+RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client redis-server ca-certificates patchelf bubblewrap tini
+TEST_PACKAGES := chromium mariadb-client
 
 .PHONY: up test lint types layers pytest bench system-packages test-packages clean
 
@@ -33,8 +33,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/deploy.py
 	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/router.py
+	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/wake.py
 	$(BIN)/python bench/zero_downtime.py
+	$(BIN)/python bench/addons.py
 
 system-packages:
 	@./scripts/debian-packages $(RUN_PACKAGES)

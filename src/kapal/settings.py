@@ -138,6 +138,8 @@ class Settings:
     log_retention_days: float = 7.0  # days an app's log lines are kept on disk; 0: no limit
     log_max_bytes: int = 100 * 2**20  # an app's log files on disk, at most; older go first
     drain_ca_file: Path | None = None  # more CA certificates drains over TLS may chain to
+    operators: tuple[str, ...] = ()  # who may register add-on providers; (): the first account
+    partner_timeout: float = 25.0  # seconds an add-on provider has to answer (Heroku's limit)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -213,6 +215,9 @@ class Settings:
             drain_ca_file=Path(env["KAPAL_DRAIN_CA_FILE"])
             if env.get("KAPAL_DRAIN_CA_FILE")
             else None,
+            operators=tuple(
+                e.strip().lower() for e in env.get("KAPAL_OPERATORS", "").split(",") if e.strip()
+            ),
         )
 
     # Public URLs, as users type them.
@@ -254,6 +259,11 @@ class Settings:
     def addons_dir(self) -> Path:
         """Add-on servers Kapal runs itself (kapal-redis: one directory per add-on)."""
         return self.data_dir / "addons"
+
+    @property
+    def backups_dir(self) -> Path:
+        """pg:backups dumps, private: <app id>/<backup id>.dump."""
+        return self.data_dir / "backups"
 
     @property
     def logs_dir(self) -> Path:

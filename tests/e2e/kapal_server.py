@@ -41,6 +41,9 @@ class KapalServer:
             "KAPAL_POSTGRES_PORT": str(self.ports["postgres"]),
             "KAPAL_STOP_GRACE": "5",
             "KAPAL_BUILD_MEMORY": "512M",  # the e2e tests push a build past it
+            # The machine's MariaDB and RabbitMQ, for kapal-mysql and kapal-rabbitmq.
+            "KAPAL_MYSQL_ADMIN_URL": "mysql://root@127.0.0.1:3306",
+            "KAPAL_RABBITMQ_ADMIN_URL": "amqp://guest:guest@127.0.0.1:5672/",
         }
 
     @property

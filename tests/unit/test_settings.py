@@ -126,3 +126,10 @@ def test_router_workers_default_to_the_cpus_up_to_four(tmp_path: Path) -> None:
 def test_router_workers_outside_1_to_64_are_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ValueError, match="KAPAL_ROUTER_WORKERS must be a number from 1 to 64"):
         Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_ROUTER_WORKERS": text})
+
+
+def test_operators_are_emails_in_lowercase_and_none_by_default(tmp_path: Path) -> None:
+    env = {"KAPAL_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).operators == ()
+    listed = Settings.from_env({**env, "KAPAL_OPERATORS": " Ops@Example.com, ,b@example.com"})
+    assert listed.operators == ("ops@example.com", "b@example.com")

@@ -95,3 +95,65 @@ def drop_database(database: str, *, force: bool) -> sql.Composed:
 
 def drop_role(role: str) -> sql.Composed:
     return sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role))
+
+
+def set_password(role: str, verifier: str) -> sql.Composed:
+    return sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+        sql.Identifier(role), sql.Literal(verifier)
+    )
+
+
+# The storage quota. The role owns its database, schemas and tables, and an owner's
+# privileges are ordinary ACL entries: revoking them from it works (as a read-only table
+# for its own owner does). Anyone the role could grant to (PUBLIC; pg_database_owner, through
+# which a database's owner holds CREATE on `public` since PostgreSQL 15) loses them too.
+
+
+def revoke_table_writes(tables: list[tuple[str, str]], role: str) -> sql.Composed:
+    """INSERT and UPDATE (which writes a new row version, as INSERT does) taken away;
+    SELECT, DELETE and TRUNCATE stay, so the owner can make room."""
+    return sql.SQL("REVOKE INSERT, UPDATE ON TABLE {} FROM {}, PUBLIC").format(
+        _tables(tables), sql.Identifier(role)
+    )
+
+
+def grant_table_writes(tables: list[tuple[str, str]], role: str) -> sql.Composed:
+    return sql.SQL("GRANT INSERT, UPDATE ON TABLE {} TO {}").format(
+        _tables(tables), sql.Identifier(role)
+    )
+
+
+def revoke_schema_create(
+    schemas: list[str], role: str, *, database_owner_role: bool
+) -> sql.Composed:
+    """No new tables. `database_owner_role`: the server has pg_database_owner (14+)."""
+    grantees = [sql.Identifier(role), sql.SQL("PUBLIC")]
+    if database_owner_role:
+        grantees.append(sql.Identifier("pg_database_owner"))
+    return sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(s) for s in schemas), sql.SQL(", ").join(grantees)
+    )
+
+
+def grant_schema_create(schemas: list[str], role: str) -> sql.Composed:
+    return sql.SQL("GRANT CREATE ON SCHEMA {} TO {}").format(
+        sql.SQL(", ").join(sql.Identifier(s) for s in schemas), sql.Identifier(role)
+    )
+
+
+def revoke_database_create(database: str, role: str) -> sql.Composed:
+    """No new schemas. Whether the role holds CREATE on its database is the recorded state:
+    writes are refused exactly when it does not."""
+    return sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}, PUBLIC").format(
+        sql.Identifier(database), sql.Identifier(role)
+    )
+
+
+def grant_database_create(database: str, role: str) -> sql.Composed:
+    return sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+        sql.Identifier(database), sql.Identifier(role)
+    )
+
+
+def _tables(tables: list[tuple[str, str]]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in tables)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from kapal.addons.catalog import POSTGRESQL, Service
+from kapal.addons.catalog import MYSQL, POSTGRESQL, RABBITMQ, REDIS, Service
 from kapal.addons.errors import ClusterError, ProvisionError
+from kapal.addons.mysql import MysqlProvisioner
 from kapal.addons.postgres import PostgresProvisioner
 from kapal.addons.postgres_cluster import admin_url
+from kapal.addons.rabbitmq import RabbitProvisioner
+from kapal.addons.redis import RedisProvisioner
 from kapal.settings import Settings
 
 
@@ -29,4 +32,10 @@ def provisioner_for(settings: Settings, service: Service) -> Provisioner:
             return PostgresProvisioner(admin_url(settings))
         except ClusterError as exc:
             raise ProvisionError(str(exc)) from exc
+    if service is REDIS:
+        return RedisProvisioner(settings)
+    if service is MYSQL:
+        return MysqlProvisioner(settings.mysql_admin_url)
+    if service is RABBITMQ:
+        return RabbitProvisioner(settings.rabbitmq_admin_url)
     raise ValueError(f"no provisioner for {service.name}")

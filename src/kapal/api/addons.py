@@ -6,14 +6,17 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from kapal.addons.catalog import SERVICES, Plan, Service, find_service, plan_description
+from kapal.addons.catalog import Plan, Service, plan_description
 from kapal.api.deps import CtxDep, UserDep
 from kapal.api.serializers import app_ref, ts
 from kapal.domain.errors import NotFound
 from kapal.services import addons as addons_service
+from kapal.services.addon_plans import change_plan
+from kapal.services.addon_providers import catalog
 from kapal.services.addons import AddonView
+from kapal.services.context import Context
 from kapal.store.models import Attachment
 
 router = APIRouter()
@@ -63,8 +66,8 @@ def _addon_json(view: AddonView) -> dict[str, Any]:
         "billing_entity": {"id": view.app.id, "name": view.app.name, "type": "app"},
         "state": addon.state,
         "config_vars": view.config_vars,
-        "provider_id": addon.id,
-        "provision_message": None,
+        "provider_id": addon.provider_id or addon.id,
+        "provision_message": view.message,
         "actions": [],
         "web_url": None,
         "created_at": ts(addon.created_at),
@@ -77,7 +80,7 @@ def _attachment_json(view: AddonView, attachment: Attachment) -> dict[str, Any]:
         "id": attachment.id,
         "name": attachment.name,
         "namespace": None,
-        "app": app_ref(view.app),
+        "app": app_ref(view.app_of(attachment)),
         "addon": {
             "id": view.addon.id,
             "name": view.addon.name,
@@ -86,7 +89,7 @@ def _attachment_json(view: AddonView, attachment: Attachment) -> dict[str, Any]:
         },
         # The Heroku CLI's pg:psql matches attachments by these (it asks with
         # Accept-Inclusion: config_vars); always sending them costs nothing.
-        "config_vars": [f"{attachment.name}_URL"],
+        "config_vars": view.attachment_vars(attachment),
         "web_url": None,
         "log_input_url": None,
         "created_at": ts(attachment.created_at),
@@ -95,25 +98,28 @@ def _attachment_json(view: AddonView, attachment: Attachment) -> dict[str, Any]:
 
 
 @router.get("/addon-services")
-def list_services() -> list[dict[str, Any]]:
-    return [_service_json(s) for s in SERVICES]
+def list_services(ctx: CtxDep) -> list[dict[str, Any]]:
+    """Kapal's own services, then the registered providers'."""
+    return [_service_json(s) for s in catalog(ctx)]
 
 
-def _service(ident: str) -> Service:
-    service = find_service(ident) or next((s for s in SERVICES if s.id == ident), None)
+def _service(ctx: Context, ident: str) -> Service:
+    """By name, alias or id."""
+    found = (s for s in catalog(ctx) if ident in (s.name, s.id, *s.aliases))
+    service = next(found, None)
     if service is None:
         raise NotFound("Couldn't find that add-on service.")
     return service
 
 
 @router.get("/addon-services/{ident}")
-def get_service(ident: str) -> dict[str, Any]:
-    return _service_json(_service(ident))
+def get_service(ident: str, ctx: CtxDep) -> dict[str, Any]:
+    return _service_json(_service(ctx, ident))
 
 
 @router.get("/addon-services/{ident}/plans")
-def list_plans(ident: str) -> list[dict[str, Any]]:
-    service = _service(ident)
+def list_plans(ident: str, ctx: CtxDep) -> list[dict[str, Any]]:
+    service = _service(ctx, ident)
     return [_plan_json(service, plan) for plan in service.plans]
 
 
@@ -127,8 +133,10 @@ def _plan_json(service: Service, plan: Plan) -> dict[str, Any]:
         "state": "public",
         "price": _FREE,
         "addon_service": {"id": service.id, "name": service.name},
-        # Kapal's own: what the plan allows, for `kapal addons:plans`.
-        "limits": {
+        # Kapal's own: what the plan allows, for `kapal addons:plans` (a partner's: unknown).
+        "limits": None
+        if service.partner
+        else {
             "connections": plan.connection_limit,
             "storage_mb": plan.storage_mb or None,
             "memory_mb": plan.memory_mb or None,
@@ -169,6 +177,20 @@ def get_addon(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any
     return _addon_json(addons_service.get_addon(ctx, user, app, ident))
 
 
+class AddonUpdate(BaseModel):
+    # What the Heroku CLI's addons:upgrade sends: {"plan": {"name": "service:plan"}}.
+    plan: str | PlanRef
+
+
+@router.patch("/apps/{app}/addons/{ident}")
+def update_addon(
+    app: str, ident: str, body: AddonUpdate, ctx: CtxDep, user: UserDep
+) -> dict[str, Any]:
+    """Change the add-on's plan (registered providers' add-ons only)."""
+    plan = body.plan if isinstance(body.plan, str) else body.plan.name
+    return _addon_json(change_plan(ctx, user, app, ident, plan))
+
+
 @router.delete("/apps/{app}/addons/{ident}")
 def destroy_addon(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     return _addon_json(addons_service.destroy_addon(ctx, user, app, ident))
@@ -182,5 +204,36 @@ def list_all_attachments(ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
 
 @router.get("/apps/{app}/addon-attachments")
 def list_attachments(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    """The app's attachments: to its own add-ons and to other apps' it uses."""
     views = addons_service.list_addons(ctx, user, app)
-    return [_attachment_json(v, a) for v in views for a in v.attachments]
+    return [
+        _attachment_json(v, a)
+        for v in views
+        for a in v.attachments
+        if app in (v.app_of(a).name, v.app_of(a).id)
+    ]
+
+
+@router.get("/apps/{app}/addon-attachments/{ident}")
+def get_attachment(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    return _attachment_json(*addons_service.get_attachment(ctx, user, app, ident))
+
+
+class AttachmentCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    addon: str  # id or name
+    app: str  # id or name
+    name: str | None = None
+
+
+@router.post("/addon-attachments", status_code=201)
+def attach(body: AttachmentCreate, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    return _attachment_json(
+        *addons_service.attach_addon(ctx, user, body.addon, body.app, body.name)
+    )
+
+
+@router.delete("/addon-attachments/{ident}")
+def detach(ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    return _attachment_json(*addons_service.detach_addon(ctx, user, None, ident))

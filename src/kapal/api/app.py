@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from kapal.api import (
     account,
+    addon_providers,
     addons,
     apps,
     buildpacks,
@@ -17,6 +18,9 @@ from kapal.api import (
     errors,
     logs,
     metrics,
+    pg,
+    pgbackups,
+    redis,
     releases,
     sni_endpoints,
     sources,
@@ -41,10 +45,14 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
         builds,
         buildpacks,
         addons,
+        addon_providers,
+        pg,
+        pgbackups,
         metrics,
         domains,
         sni_endpoints,
         drains,
+        redis,
     )
     for module in modules:
         app.include_router(module.router)

@@ -30,6 +30,14 @@ NO_PSQL = (
 )
 
 
+def parse_option(text: str) -> tuple[str, str]:
+    """`--config region=eu` -> ("region", "eu")."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise CliError(f"--config {text!r}: expected KEY=VALUE.")
+    return key.strip(), value
+
+
 def short_plan(addon: Addon) -> str:
     """`kapal-postgresql:essential-0` -> `essential-0`."""
     name = addon.get("plan", {}).get("name", "?")
@@ -128,15 +136,32 @@ def list_addons(env: CliEnv, app: str | None) -> None:
 @click.argument("service_plan", metavar="SERVICE[:PLAN]")
 @click.option("--as", "attachment", metavar="NAME", help="Attachment name (default DATABASE).")
 @click.option("--name", metavar="NAME", help="Name of the add-on (default: generated).")
+@click.option(
+    "--config",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option for a third-party provider's add-on (repeat for each).",
+)
 @pass_env
 def create(
-    env: CliEnv, app: str | None, service_plan: str, attachment: str | None, name: str | None
+    env: CliEnv,
+    app: str | None,
+    service_plan: str,
+    attachment: str | None,
+    name: str | None,
+    options: tuple[str, ...],
 ) -> None:
     """Provision an add-on such as kapal-postgresql:essential-0 and attach it to the app."""
     app_name = env.resolve_app(app)
+    config = dict(parse_option(o) for o in options)
     client = env.client()
     with action(f"Creating {service_plan} on {hexagon(app_name)}"):
-        addon = client.create_addon(app_name, service_plan, attachment_name=attachment, name=name)
+        addon = client.create_addon(
+            app_name, service_plan, attachment_name=attachment, name=name, config=config
+        )
+    if addon.get("provision_message"):
+        click.echo(addon["provision_message"])
     config_vars = ", ".join(addon.get("config_vars", []))
     click.echo(f"Created {addon['name']} as {config_vars}" if config_vars else addon["name"])
     click.echo(f"Use kapal addons:info {addon['name']} to see its details.")

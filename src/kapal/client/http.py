@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Self, cast
 from urllib.parse import quote
 
@@ -94,6 +95,35 @@ class KapalClient:
         if response.is_error:
             raise api_error(response)
         return response
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: object = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[httpx.Response]:
+        """An API request whose answer is read as it arrives (downloads, long waits): by
+        default connecting may take DEFAULT_TIMEOUT, reading has no limit."""
+        sent = {"Accept": ACCEPT}
+        if self.token is not None:
+            sent["Authorization"] = f"Bearer {self.token}"
+        try:
+            with self._http.stream(
+                method,
+                self.base_url + path,
+                json=json_body,
+                headers=sent,
+                timeout=timeout or httpx.Timeout(DEFAULT_TIMEOUT, read=None),
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise api_error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise KapalConnectionError(self.base_url, str(exc) or type(exc).__name__) from exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)

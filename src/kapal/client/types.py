@@ -127,6 +127,7 @@ class Addon(TypedDict):
     plan: NotRequired[AddonPlan]
     app: NotRequired[Ref]
     created_at: NotRequired[str]
+    provision_message: NotRequired[str | None]  # what a third-party provider said
 
 
 class BuildRelease(TypedDict):

@@ -13,12 +13,18 @@ from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.git.http import router as git_router
 from kapal.services.addons import recover_addons
 from kapal.services.context import Context
+from kapal.services.pg_credentials import finish_rotations
+from kapal.services.pg_quota import StorageQuotaChecker
+from kapal.services.pgbackup_schedules import BackupScheduler
+from kapal.services.pgbackups import recover_backups
 from kapal.settings import Settings
 
 
 def build(settings: Settings) -> FastAPI:
     ctx = Context.create(settings)
     recover_addons(ctx)  # finish what a crash left half-provisioned (one API process)
+    recover_backups(ctx)  # fail the captures the last stop cut short
+    finish_rotations(ctx)  # roll forward pg:credentials:rotate a crash interrupted
     return create_api(ctx, extra_routers=(git_router, dashboard_router))
 
 
@@ -38,14 +44,23 @@ def main() -> None:
     settings = Settings.from_env(os.environ)
     if os.geteuid() == 0:
         open_build_dirs(settings)
-    uvicorn.run(
-        build(settings),
-        host=settings.bind,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    app = build(settings)
+    scheduler = BackupScheduler(app.state.ctx)  # daily pg:backups, in this process
+    scheduler.start()
+    quota = StorageQuotaChecker(app.state.ctx)  # Postgres storage quotas, every minute
+    quota.start()
+    try:
+        uvicorn.run(
+            app,
+            host=settings.bind,
+            port=settings.api_port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        quota.stop()
+        scheduler.stop()
 
 
 if __name__ == "__main__":

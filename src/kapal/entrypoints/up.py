@@ -22,6 +22,8 @@ from kapal.settings import Settings
 
 if TYPE_CHECKING:
     from kapal.addons.postgres_cluster import ManagedCluster
+    from kapal.addons.redis import RedisFleet
+    from kapal.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,16 @@ RESTART_DELAY = 2.0
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create the data directory. The unprivileged users (PostgreSQL's, and the one dynos and
-    builds run as) may pass through (0711) to their own directories below it; everything
-    else is private to Kapal."""
-    passable = (settings.data_dir, settings.builds_dir, settings.cache_dir, settings.dynos_dir)
+    """Create the data directory. The unprivileged users (PostgreSQL's, Redis's, and the one
+    dynos and builds run as) may pass through (0711) to their own directories below it;
+    everything else is private to Kapal."""
+    passable = (
+        settings.data_dir,
+        settings.builds_dir,
+        settings.cache_dir,
+        settings.dynos_dir,
+        settings.addons_dir,
+    )
     private = (
         settings.run_dir,
         settings.repos_dir,
@@ -141,8 +149,9 @@ def up() -> None:
     if missing:
         raise click.ClickException("missing: " + ", ".join(missing) + " (run `make up` as root)")
     prepare_data_dir(settings)
-    Store.open(settings.database_url).engine.dispose()  # migrate once, before the children
+    store = Store.open(settings.database_url)  # migrate once, before the children
     addons = _postgres(settings)
+    redis: RedisFleet | None = None
     env = {**os.environ, "KAPAL_DATA_DIR": str(settings.data_dir)}
     supervisor = Supervisor(env)
     stop_now = False
@@ -155,6 +164,7 @@ def up() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        redis = _redis(settings, store)  # before the dynos that use them
         for name in PROCESSES:
             supervisor.start(name)
         if wait_ready(settings) and not stop_now:
@@ -174,8 +184,11 @@ def up() -> None:
     finally:
         say("Stopping Kapal...")
         supervisor.stop(settings.stop_grace + 5)
+        if redis is not None:
+            redis.close()
         if addons is not None:
             addons.stop()
+        store.engine.dispose()
         say("Stopped.")
 
 
@@ -192,3 +205,13 @@ def _postgres(settings: Settings) -> ManagedCluster | None:
     except ClusterError as exc:
         raise click.ClickException(f"PostgreSQL for add-ons did not start: {exc}") from exc
     return cluster
+
+
+def _redis(settings: Settings, store: Store) -> RedisFleet:
+    """The servers of the kapal-redis add-ons, running from now until `close`."""
+    from kapal.addons.redis import RedisFleet, RedisProvisioner
+    from kapal.services.redis import provisioned_redis_addons
+
+    fleet = RedisFleet(RedisProvisioner(settings), lambda: provisioned_redis_addons(store))
+    fleet.start()
+    return fleet

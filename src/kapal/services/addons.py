@@ -9,7 +9,8 @@ A row left in `provisioning` or `deprovisioning` by a crash is finished off by
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -19,18 +20,19 @@ from sqlalchemy.orm import Session
 from kapal.addons.catalog import PlanChoice, Service, choice_of, parse_plan
 from kapal.addons.errors import ProvisionError
 from kapal.addons.naming import (
-    config_var,
     default_attachment_name,
     validate_addon_name,
     validate_attachment_name,
 )
+from kapal.addons.partner import PartnerProvisioner
 from kapal.addons.provider import Provisioner, provisioner_for
 from kapal.domain.errors import Conflict, InvalidParams, KapalError, NotFound
 from kapal.domain.names import random_addon_name
 from kapal.services.access import find_app
+from kapal.services.addon_providers import partner_provisioner, partner_services, partners_of
 from kapal.services.context import Context
 from kapal.services.releases import derive_release, release_base, release_event
-from kapal.store.models import Addon, App, Attachment, Release, User
+from kapal.store.models import Addon, App, Attachment, Release, User, new_id
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +44,27 @@ class AddonView:
     """An add-on with its app and attachments, detached from the session."""
 
     addon: Addon
-    app: App
-    attachments: tuple[Attachment, ...]
+    app: App  # the app that owns it
+    attachments: tuple[Attachment, ...]  # to its own app and to others
+    apps: Mapping[str, App] = field(default_factory=dict)  # the attachments' apps, by id
+    # Its service when that is a registered provider's (the built-in catalog lacks those).
+    partners: tuple[Service, ...] = ()
+    message: str | None = None  # what the provider said when it was just provisioned
+
+    def app_of(self, attachment: Attachment) -> App:
+        return self.apps.get(attachment.app_id, self.app)
 
     @property
     def choice(self) -> PlanChoice:
-        return choice_of(self.addon.service, self.addon.plan)
+        return choice_of(self.addon.service, self.addon.plan, self.partners)
+
+    def attachment_vars(self, attachment: Attachment) -> list[str]:
+        """The config vars the attachment sets on its app."""
+        return self.choice.service.attachment_vars(attachment.name, self.addon.config)
 
     @property
     def config_vars(self) -> list[str]:
-        return [config_var(a.name) for a in self.attachments]
+        return [var for a in self.attachments for var in self.attachment_vars(a)]
 
 
 def create_addon(
@@ -64,15 +77,18 @@ def create_addon(
     name: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> AddonView:
-    """Provision `service[:plan]` for the app, set <ATTACHMENT>_URL and release."""
-    choice = parse_plan(plan_spec)
-    if options:
+    """Provision `service[:plan]` for the app, set its attachment's config vars (<NAME>_URL)
+    and release. `options` go to a registered provider (Kapal's own services take none)."""
+    with ctx.store.snapshot() as s:
+        choice = parse_plan(plan_spec, partner_services(s))
+    if options and not choice.service.partner:
         raise InvalidParams(f"{choice.service.name} takes no options (got {', '.join(options)}).")
     if name:
         validate_addon_name(name)
     if attachment_name:
         validate_attachment_name(attachment_name)
-    provisioner = provisioner_for(ctx.settings, choice.service)
+    addon_id = new_id()  # known before the row: a provider is told it
+    provisioner = _provisioner(ctx, choice.service, addon_id, options=options)
     try:
         with ctx.store.session() as s:
             app = find_app(s, user, app_ident)
@@ -85,6 +101,7 @@ def create_addon(
             if name and s.scalar(select(Addon.id).where(Addon.name == name)) is not None:
                 raise Conflict(f"Name {name} is already taken.")
             addon = Addon(
+                id=addon_id,
                 name=name or _free_name(s, choice.service),
                 app_id=app.id,
                 service=choice.requested,
@@ -96,7 +113,9 @@ def create_addon(
         raise Conflict("That add-on name was taken at the same moment; try again.") from None
     try:
         config = provisioner.provision(addon.name, choice.plan.name)
-        view, release = _attach(ctx, user, addon, attach_as, config)
+        partner = provisioner if isinstance(provisioner, PartnerProvisioner) else None
+        provider_id = partner.provider_id if partner else ""
+        view, release = _attach(ctx, user, addon, attach_as, config, choice.service, provider_id)
     except BaseException as exc:
         _abandon(ctx, provisioner, addon)
         if isinstance(exc, IntegrityError):
@@ -105,11 +124,17 @@ def create_addon(
             raise ProvisionError(f"Could not provision {addon.name}. {exc.message}") from exc
         raise
     release_event(ctx, view.app, release, user)
-    return view
+    return replace(view, message=partner.message) if partner else view
 
 
 def _attach(
-    ctx: Context, user: User, addon: Addon, attach_as: str, config: dict[str, str]
+    ctx: Context,
+    user: User,
+    addon: Addon,
+    attach_as: str,
+    config: dict[str, str],
+    service: Service,
+    provider_id: str = "",
 ) -> tuple[AddonView, Release]:
     """One transaction: provisioned, config stored, attached, released."""
     with ctx.store.session() as s:
@@ -119,22 +144,14 @@ def _attach(
             raise NotFound("The app was deleted while its add-on was being provisioned.")
         row.state = "provisioned"
         row.config = dict(config)
+        row.provider_id = provider_id
         attachment = Attachment(addon_id=row.id, app_id=app.id, name=attach_as)
         s.add(attachment)
-        base = release_base(s, app)
-        env = dict(base.config) if base else {}
-        env[config_var(attach_as)] = config["URL"]
-        release = derive_release(
-            s,
-            app,
-            user,
-            f"Attach {attach_as} (@ref:{row.name})",
-            base=base,
-            config=env,
-            # Heroku skips the release phase when only add-on config changes.
-            run_release_phase=False,
-        )
-    return AddonView(row, app, (attachment,)), release
+        description = f"Attach {attach_as} (@ref:{row.name})"
+        setting = service.attachment_config(attach_as, config)
+        release = _reconfigure(s, app, user, description, [], setting)
+    partners = (service,) if service.partner else ()
+    return AddonView(row, app, (attachment,), partners=partners), release
 
 
 def _abandon(ctx: Context, provisioner: Provisioner, addon: Addon) -> None:
@@ -171,7 +188,9 @@ def _views(s: Session, addons: list[Addon]) -> list[AddonView]:
                 .order_by(Attachment.created_at)
             )
         )
-        views.append(AddonView(addon, app, attachments))
+        apps = {a.app_id: s.get(App, a.app_id) for a in attachments}
+        found = {k: v for k, v in apps.items() if v}
+        views.append(AddonView(addon, app, attachments, found, partners_of(s, addon.service)))
     return views
 
 
@@ -195,9 +214,15 @@ def _find_addon(s: Session, app: App, ident: str) -> Addon:
 
 
 def list_addons(ctx: Context, user: User, app_ident: str) -> list[AddonView]:
+    """The app's own add-ons and those of other apps attached to it."""
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        rows = s.scalars(select(Addon).where(Addon.app_id == app.id).order_by(Addon.created_at))
+        attached = select(Attachment.addon_id).where(Attachment.app_id == app.id)
+        rows = s.scalars(
+            select(Addon)
+            .where(or_(Addon.app_id == app.id, Addon.id.in_(attached)))
+            .order_by(Addon.created_at)
+        )
         return _views(s, list(rows))
 
 
@@ -220,34 +245,142 @@ def get_addon(ctx: Context, user: User, app_ident: str, ident: str) -> AddonView
 
 
 def destroy_addon(ctx: Context, user: User, app_ident: str, ident: str) -> AddonView:
-    """Detach (a release without its config vars), deprovision, forget."""
+    """Detach from every app it is attached to (a release each, without its config var),
+    deprovision, forget."""
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
         view = _views(s, [_find_addon(s, app, ident)])[0]
         addon = view.addon
         addon.state = "deprovisioning"
-        release = None
-        if view.attachments:
-            base = release_base(s, app)
-            env = dict(base.config) if base else {}
-            for attachment in view.attachments:
-                env.pop(config_var(attachment.name), None)
-                s.delete(attachment)
-            names = ", ".join(a.name for a in view.attachments)
-            release = derive_release(
-                s,
-                app,
-                user,
-                f"Detach {names} (@ref:{addon.name})",
-                base=base,
-                config=env,
-                run_release_phase=False,
-            )
-    if release is not None:
-        release_event(ctx, app, release, user)
+        releases = []
+        for app_id in dict.fromkeys(a.app_id for a in view.attachments):
+            attached = s.get(App, app_id)
+            assert attached is not None
+            leaving = [a for a in view.attachments if a.app_id == app_id]
+            names = ", ".join(a.name for a in leaving)
+            description = f"Detach {names} (@ref:{addon.name})"
+            releases.append((attached, _reconfigure(s, attached, user, description, leaving)))
+    for attached, release in releases:
+        release_event(ctx, attached, release, user)
     _deprovision(ctx, addon)
     addon.state = "deprovisioned"
     return replace(view, attachments=())
+
+
+def attach_addon(
+    ctx: Context, user: User, addon_ident: str, app_ident: str, name: str | None = None
+) -> tuple[AddonView, Attachment]:
+    """Attach an add-on (by id or name) to an app, both the user's: its URL becomes the app's
+    <NAME>_URL config var in a new release."""
+    if name:
+        validate_attachment_name(name)
+    try:
+        with ctx.store.session() as s:
+            addon = s.scalar(
+                select(Addon).where(or_(Addon.id == addon_ident, Addon.name == addon_ident))
+            )
+            if addon is None:
+                raise NotFound(NOT_FOUND)
+            find_app(s, user, addon.app_id)  # the user may use the add-on's own app
+            if addon.state != "provisioned":
+                raise Conflict(f"{addon.name} is {addon.state}; try again once it is provisioned.")
+            app = find_app(s, user, app_ident)
+            taken = set(s.scalars(select(Attachment.name).where(Attachment.app_id == app.id)))
+            service = _service(s, addon)
+            attach_as = name or default_attachment_name(
+                addon.service, taken, primary=service.primary_attachment
+            )
+            if attach_as in taken:
+                raise Conflict(f"{app.name} already has an attachment named {attach_as}.")
+            attachment = Attachment(addon_id=addon.id, app_id=app.id, name=attach_as)
+            s.add(attachment)
+            release = _reconfigure(
+                s,
+                app,
+                user,
+                f"Attach {attach_as} (@ref:{addon.name})",
+                [],
+                service.attachment_config(attach_as, addon.config),
+            )
+            view = _views(s, [addon])[0]
+    except IntegrityError:
+        raise Conflict("The app changed at the same moment; try again.") from None
+    release_event(ctx, app, release, user)
+    return view, attachment
+
+
+def detach_addon(
+    ctx: Context, user: User, app_ident: str | None, ident: str
+) -> tuple[AddonView, Attachment]:
+    """Remove one attachment from an app (by id or name within the app; by id alone without
+    one): a release without its config var. An add-on's last attachment stays: destroy the
+    add-on instead."""
+    with ctx.store.session() as s:
+        attachment = _find_attachment(s, user, app_ident, ident)
+        app = find_app(s, user, attachment.app_id)
+        addon = s.get(Addon, attachment.addon_id)
+        assert addon is not None
+        view = _views(s, [addon])[0]
+        if len(view.attachments) == 1:
+            raise InvalidParams(
+                f"{attachment.name} is the last attachment of {addon.name}; "
+                "destroy the add-on instead (kapal addons:destroy)."
+            )
+        description = f"Detach {attachment.name} (@ref:{addon.name})"
+        release = _reconfigure(s, app, user, description, [attachment])
+        remaining = tuple(a for a in view.attachments if a.id != attachment.id)
+    release_event(ctx, app, release, user)
+    return replace(view, attachments=remaining), attachment
+
+
+def get_attachment(
+    ctx: Context, user: User, app_ident: str | None, ident: str
+) -> tuple[AddonView, Attachment]:
+    with ctx.store.session() as s:
+        attachment = _find_attachment(s, user, app_ident, ident)
+        addon = s.get(Addon, attachment.addon_id)
+        assert addon is not None
+        return _views(s, [addon])[0], attachment
+
+
+def _find_attachment(s: Session, user: User, app_ident: str | None, ident: str) -> Attachment:
+    if app_ident is None:
+        attachment = s.get(Attachment, ident)
+        if attachment is not None:
+            find_app(s, user, attachment.app_id)  # only the app's users may see it
+    else:
+        app = find_app(s, user, app_ident)
+        attachment = s.scalar(
+            select(Attachment).where(
+                Attachment.app_id == app.id,
+                or_(Attachment.id == ident, Attachment.name == ident.removesuffix("_URL")),
+            )
+        )
+    if attachment is None:
+        raise NotFound(f"Couldn't find an add-on attachment named {ident}.")
+    return attachment
+
+
+def _reconfigure(
+    s: Session,
+    app: App,
+    user: User,
+    description: str,
+    leaving: list[Attachment],
+    setting: dict[str, str] | None = None,
+) -> Release:
+    """A release of the app without the config vars of `leaving` (deleted) and with
+    `setting`; add-on config changes skip the release phase, as on Heroku."""
+    base = release_base(s, app)
+    env = dict(base.config) if base else {}
+    for attachment in leaving:
+        addon = s.get(Addon, attachment.addon_id)
+        assert addon is not None
+        for var in _service(s, addon).attachment_vars(attachment.name, addon.config):
+            env.pop(var, None)
+        s.delete(attachment)
+    env.update(setting or {})
+    return derive_release(s, app, user, description, base=base, config=env, run_release_phase=False)
 
 
 def deprovision_app_addons(ctx: Context, app_id: str) -> None:
@@ -278,9 +411,11 @@ def recover_addons(ctx: Context) -> int:
 
 def _deprovision(ctx: Context, addon: Addon) -> None:
     """Provider first, then the row: a failure leaves the row to retry with."""
-    service = choice_of(addon.service, addon.plan).service
+    with ctx.store.snapshot() as s:
+        service = _service(s, addon)
     try:
-        provisioner_for(ctx.settings, service).deprovision(addon.name)
+        provisioner = _provisioner(ctx, service, addon.id, provider_id=addon.provider_id)
+        provisioner.deprovision(addon.name)
     except ProvisionError as exc:
         raise ProvisionError(f"Could not deprovision {addon.name}. {exc.message}") from exc
     with ctx.store.session() as s:
@@ -289,3 +424,24 @@ def _deprovision(ctx: Context, addon: Addon) -> None:
         row = s.get(Addon, addon.id)
         if row is not None:
             s.delete(row)
+
+
+def _service(s: Session, addon: Addon) -> Service:
+    """The add-on's service: a built-in one or a registered provider's."""
+    return choice_of(addon.service, addon.plan, partners_of(s, addon.service)).service
+
+
+def _provisioner(
+    ctx: Context,
+    service: Service,
+    addon_id: str,
+    *,
+    options: Mapping[str, Any] | None = None,
+    provider_id: str = "",
+) -> Provisioner:
+    """Kapal's own provisioner of the service, or a provider's for this one add-on."""
+    if service.partner:
+        return partner_provisioner(
+            ctx, service.name, addon_id, options=options, provider_id=provider_id
+        )
+    return provisioner_for(ctx.settings, service)

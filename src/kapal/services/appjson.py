@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from kapal.addons.catalog import PlanChoice, find_service, parse_plan
-from kapal.addons.naming import PRIMARY, config_var, validate_attachment_name
+from kapal.addons.naming import config_var, validate_attachment_name
 from kapal.build.slugs import slug_path
 from kapal.domain.appjson import MAX_BYTES, AppJson, AppJsonError, Postdeploy, parse_app_json
 from kapal.domain.errors import InvalidParams, KapalError
@@ -218,16 +218,17 @@ def _addons(manifest: AppJson, attachments: dict[str, str]) -> tuple[AddonStep, 
             if find_service(service) is choice.service and name not in matched
         )
         name = request.attach_as
+        primary = choice.service.primary_attachment
         if name is None and same:
-            name = PRIMARY if PRIMARY in same else same[0]
+            name = primary if primary in same else same[0]
         if name is not None and name in same:
             matched.add(name)
             steps.append(AddonStep(choice, name, kept_as=name, provides=config_var(name)))
             continue
         if name is not None and name in taken:
             raise AppJsonError(f"{where}.as: the attachment name {name} is taken already.")
-        if name is None and PRIMARY not in taken:
-            name = PRIMARY  # what create_addon names an app's first database
+        if name is None and primary not in taken:
+            name = primary  # what create_addon names the app's first add-on of the service
         if name is not None:
             taken.add(name)
         provides = config_var(name) if name is not None else None

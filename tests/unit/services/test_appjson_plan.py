@@ -125,6 +125,23 @@ def test_several_required_vars_are_named_together(ctx: Context, app: App, tmp_pa
     )
 
 
+def test_each_service_provides_its_own_first_config_var(
+    ctx: Context, app: App, tmp_path: Path
+) -> None:
+    manifest = {
+        "env": {"REDIS_URL": {"required": True}, "MYSQL_URL": {"required": True}},
+        "addons": ["kapal-redis", "kapal-mysql:mini", "kapal-rabbitmq", "kapal-postgresql"],
+    }
+    result = plan(ctx, app, make_slug(ctx, app, tmp_path, manifest))
+    assert result.config == {}
+    assert [s.provides for s in result.addons] == [
+        "REDIS_URL",
+        "MYSQL_URL",
+        "AMQP_URL",
+        "DATABASE_URL",
+    ]
+
+
 def test_a_required_var_an_addon_sets_is_not_missing(
     ctx: Context, app: App, tmp_path: Path
 ) -> None:
