@@ -134,8 +134,18 @@ def list_addons(env: CliEnv, app: str | None) -> None:
 @click.command("addons:create")
 @app_option
 @click.argument("service_plan", metavar="SERVICE[:PLAN]")
-@click.option("--as", "attachment", metavar="NAME", help="Attachment name (default DATABASE).")
+@click.option(
+    "--as",
+    "attachment",
+    metavar="NAME",
+    help="Attachment name: NAME_URL is set (default: the service's, DATABASE, REDIS, MYSQL...).",
+)
 @click.option("--name", metavar="NAME", help="Name of the add-on (default: generated).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return once the add-on is provisioned (Kapal's add-ons always are by then).",
+)
 @click.option(
     "--config",
     "options",
@@ -150,9 +160,13 @@ def create(
     service_plan: str,
     attachment: str | None,
     name: str | None,
+    wait: bool,
     options: tuple[str, ...],
 ) -> None:
-    """Provision an add-on such as kapal-postgresql:essential-0 and attach it to the app."""
+    """Provision an add-on such as kapal-postgresql:essential-0 and attach it to the app.
+
+    `kapal addons:services` lists the services, `kapal addons:plans SERVICE` their plans."""
+    del wait  # provisioning finishes before the API answers
     app_name = env.resolve_app(app)
     config = dict(parse_option(o) for o in options)
     client = env.client()

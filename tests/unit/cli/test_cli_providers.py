@@ -217,6 +217,13 @@ def test_create_passes_config_options_and_shows_the_providers_message(
     assert "expected KEY=VALUE" in bad.output
 
 
+def test_create_takes_herokus_wait_flag(kapal: Kapal, fake: FakeApi) -> None:
+    fake.on("POST", "/apps/demo/addons", addon(), status=201)
+    result = kapal("addons:create", "acme-search:test", "--wait", "-a", "demo")
+    assert result.exit_code == 0, result.output
+    assert body(fake.one("POST", "/apps/demo/addons")) == {"plan": "acme-search:test"}
+
+
 @pytest.mark.parametrize("command", ["addons:upgrade", "addons:downgrade"])
 def test_upgrade_sends_the_full_plan_name(kapal: Kapal, fake: FakeApi, command: str) -> None:
     path = "/apps/demo/addons/acme-search-silent-12345"
