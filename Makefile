@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed
 
 # Debian packages: what the platform needs, and what the test suite adds.
 RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client redis-server ca-certificates patchelf bubblewrap tini
-TEST_PACKAGES := chromium mariadb-client
+TEST_PACKAGES := chromium mariadb-client mariadb-server rabbitmq-server
 
-.PHONY: up test lint types layers pytest bench system-packages test-packages clean
+.PHONY: up test lint types layers pytest bench system-packages test-packages test-services clean
 
 up: system-packages $(STAMP)
 	$(BIN)/kapal up
 
-test: system-packages test-packages $(STAMP) lint types layers pytest
+test: system-packages test-packages test-services $(STAMP) lint types layers pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -40,6 +40,9 @@ bench: $(STAMP)
 
 system-packages:
 	@./scripts/debian-packages $(RUN_PACKAGES)
+
+test-services:
+	@./scripts/test-services
 
 test-packages:
 	@./scripts/debian-packages $(TEST_PACKAGES)
