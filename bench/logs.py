@@ -57,7 +57,7 @@ APP = "log-bench"
 WARMUP = 2.0  # seconds of flood before the window opens
 SAMPLE_EVERY = 0.2  # seconds between samples of the agent's RSS and the writers' state
 PACED = 0.25  # the paced window's rate, as a share of what the hub took in the flood
-# Where the kernel holds a process writing to a full pipe (or a socket pair: uvloop's pipes).
+# Where the kernel holds a process writing to a full pipe (or socket).
 WRITE_WAITS = {"pipe_write", "pipe_wait_writable", "sock_alloc_send_pskb"}
 L11 = re.compile(rb"Error L11 \(Tail buffer overflow\) -> This tail session dropped (\d+)")
 L12 = re.compile(rb"Error L12 \(Local buffer overflow\) -> \S+ dropped (\d+) lines")
@@ -68,10 +68,11 @@ per agent core: ingested ÷ the agent process's CPU seconds in the same window. 
 dynos' own sequence numbers. blocked: samples of the writer processes found waiting in a write
 (the kernel's buffer between dyno and agent full). delay: the tail client's read time minus
 the line's write time, over every line the client received in the window; lines the hub never
-took (L12) or the tail session dropped (L11) have no delay. In a flood, a line waits behind the
-dyno's backlog (up to 1 MiB): its delay is that backlog ÷ the dyno's share of what the hub
-takes. paced: the same dynos at a quarter of the flood's ingest rate. RSS: VmRSS of the
-agent process."""
+took (L12) or the tail session dropped (L11) have no delay. In a flood, lines that waited in
+the agent longer than kapal.runtime.output.MAX_AGE are dropped (L12), so the delay is that
+age plus how long a line waits for the agent to read its pipe while the dynos take the CPU.
+paced: the same dynos at a quarter of the flood's ingest rate. RSS: VmRSS of the agent
+process."""
 
 
 @dataclass

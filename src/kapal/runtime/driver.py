@@ -16,6 +16,7 @@ from typing import Protocol
 from kapal.domain.formation import SizeLimits, size_limits
 from kapal.domain.rendezvous import Size
 from kapal.runtime import terminal
+from kapal.runtime.pipes import PipeReader, open_pipe
 from kapal.system_users import RunAs, with_umask
 
 logger = logging.getLogger(__name__)
@@ -133,18 +134,36 @@ async def start(
         return await terminal.start(
             argv, cwd=cwd, env=env, size=spec.tty, preexec=preexec, pass_fds=pass_fds
         )
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=env,
-        pass_fds=pass_fds,
-        stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-        preexec_fn=preexec,
-    )
+    # Output through pipes of our own (kapal.runtime.pipes); the child gets their write ends.
+    readers: list[PipeReader] = []
+    ends: list[int] = []
+    try:
+        for _ in range(1 if spec.merge_stderr else 2):
+            reader, end = await open_pipe()
+            readers.append(reader)
+            ends.append(end)
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            pass_fds=pass_fds,
+            stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
+            stdout=ends[0],
+            stderr=ends[-1],
+            start_new_session=True,
+            close_fds=True,
+            preexec_fn=preexec,
+        )
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    finally:
+        for end in ends:  # the child has them; kept, the pipes would never end
+            os.close(end)
+    process.stdout = readers[0]
+    process.stderr = readers[1] if len(readers) > 1 else None
+    return process
 
 
 def signal_session(pid: int, sig: int) -> None:

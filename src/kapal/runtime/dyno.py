@@ -18,6 +18,7 @@ from kapal.runtime.driver import Driver, LaunchSpec, Process
 from kapal.runtime.environment import dyno_argv
 from kapal.runtime.healthcheck import probe
 from kapal.runtime.output import DynoLog
+from kapal.runtime.pipes import close_output
 
 IO = Callable[[Process], Coroutine[Any, Any, None]]
 
@@ -196,6 +197,8 @@ class Dyno:
                 self.driver.signal(process, signal.SIGKILL)
             self.driver.finished(process)
             raise
+        finally:
+            close_output(process)  # a process that left the dyno may still hold the pipes
         await asyncio.to_thread(self.driver.finished, process)
         return status
 

@@ -22,7 +22,7 @@ from kapal.runtime.dyno import IO, Dyno, pick_port
 from kapal.runtime.environment import dyno_env
 from kapal.runtime.gateway import Gateway
 from kapal.runtime.healthcheck import read_healthchecks
-from kapal.runtime.output import TailBuffer, read_lines
+from kapal.runtime.output import Dropped, TailBuffer, overflow_notice, read_output
 from kapal.runtime.slugs import SlugCache, SlugError
 from kapal.runtime.state import ReleaseSpec
 
@@ -48,18 +48,23 @@ class Attached:
 
 
 def log_lines(dyno: Dyno, tail: TailBuffer | None = None) -> IO:
-    """The dyno's stdout and stderr, line by line, into its log (and `tail`)."""
+    """The dyno's stdout and stderr, line by line, into its log (and `tail`); lines it
+    writes faster than the log takes them are dropped and counted (L12)."""
 
-    def emit(raw: bytes) -> None:
+    def line(raw: bytes) -> None:
         dyno.log.output(raw)
         if tail is not None:
-            tail.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            tail.write(raw + b"\n")
+
+    def dropped(gap: Dropped) -> None:
+        message = overflow_notice(dyno.name, gap.lines, gap.since)
+        dyno.log.platform(message)
+        if tail is not None:
+            tail.write(f"{message}\n".encode())
 
     async def pump(process: Process) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    tasks.create_task(read_lines(stream, emit))
+        streams = [stream for stream in (process.stdout, process.stderr) if stream is not None]
+        await read_output(streams, line, dropped)
 
     return pump
 
