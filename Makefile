@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Debian packages: what the platform needs, and what the test suite adds.
-RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client redis-server ca-certificates patchelf bubblewrap tini
+# Debian packages: what the platform needs, and what the test suite adds. MariaDB for
+# kapal-mysql: the -core packages have mariadbd and mariadb-install-db (which needs the
+# client's my_print_defaults) but no service, so the machine gets no MariaDB of its own.
+RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client redis-server ca-certificates patchelf bubblewrap tini mariadb-server-core mariadb-client-core
 TEST_PACKAGES := chromium mariadb-client mariadb-server rabbitmq-server
 
 .PHONY: up test lint types layers pytest bench system-packages test-packages test-services clean

@@ -27,7 +27,7 @@ from kapal.settings import Settings
 
 KAPAL = str(Path(sys.executable).parent / "kapal")
 APPS = Path(__file__).resolve().parent.parent / "tests" / "apps"
-PORTS = ("api", "router", "router_tls", "logs", "rendezvous", "postgres")
+PORTS = ("api", "router", "router_tls", "logs", "rendezvous", "postgres", "mysql")
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 600.0
@@ -75,6 +75,7 @@ class Kapal:
             "KAPAL_LOGS_PORT": str(self.ports["logs"]),
             "KAPAL_RENDEZVOUS_PORT": str(self.ports["rendezvous"]),
             "KAPAL_POSTGRES_PORT": str(self.ports["postgres"]),
+            "KAPAL_MYSQL_PORT": str(self.ports["mysql"]),  # unless KAPAL_MYSQL_ADMIN_URL is set
             "PYTHONUNBUFFERED": "1",
         }
 

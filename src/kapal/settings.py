@@ -110,7 +110,8 @@ class Settings:
     database_url: str = ""
     postgres_admin_url: str = ""
     postgres_port: int = 15432
-    mysql_admin_url: str = ""  # mysql://root:pw@127.0.0.1:3306 for kapal-mysql add-ons
+    mysql_admin_url: str = ""  # mysql://root:pw@127.0.0.1:3306; unset: Kapal's own MariaDB
+    mysql_port: int = 13306  # Kapal's own MariaDB for kapal-mysql add-ons
     rabbitmq_admin_url: str = ""  # amqp://… (rabbitmqctl on this machine) or http://… (management)
     redis_server: str = "/usr/bin/redis-server"  # the binary each kapal-redis add-on runs
     build_python: str = "/usr/bin/python3"
@@ -167,6 +168,11 @@ class Settings:
             postgres_admin_url=env.get("KAPAL_POSTGRES_ADMIN_URL", ""),
             postgres_port=port("KAPAL_POSTGRES_PORT", 15432),
             mysql_admin_url=env.get("KAPAL_MYSQL_ADMIN_URL", ""),
+            mysql_port=at_least(
+                "KAPAL_MYSQL_PORT",
+                port_number("KAPAL_MYSQL_PORT", env.get("KAPAL_MYSQL_PORT", "13306")),
+                1,  # mariadbd takes 0 as its default, 3306
+            ),
             rabbitmq_admin_url=env.get("KAPAL_RABBITMQ_ADMIN_URL", ""),
             redis_server=env.get("KAPAL_REDIS_SERVER", "/usr/bin/redis-server"),
             build_python=env.get("KAPAL_BUILD_PYTHON", "/usr/bin/python3"),
@@ -315,6 +321,11 @@ class Settings:
     @property
     def postgres_dir(self) -> Path:
         return self.data_dir / "postgres"
+
+    @property
+    def mysql_dir(self) -> Path:
+        """Kapal's own MariaDB: my.cnf, data/, socket, pid file and error log."""
+        return self.data_dir / "mysql"
 
     @property
     def secrets_dir(self) -> Path:

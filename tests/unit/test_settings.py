@@ -133,3 +133,23 @@ def test_operators_are_emails_in_lowercase_and_none_by_default(tmp_path: Path) -
     assert Settings.from_env(env).operators == ()
     listed = Settings.from_env({**env, "KAPAL_OPERATORS": " Ops@Example.com, ,b@example.com"})
     assert listed.operators == ("ops@example.com", "b@example.com")
+
+
+def test_mysql_port_from_the_environment(tmp_path: Path) -> None:
+    assert Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path)}).mysql_port == 13306
+    env = {"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_MYSQL_PORT": "23306"}
+    settings = Settings.from_env(env)
+    assert (settings.mysql_port, settings.mysql_dir) == (23306, tmp_path.resolve() / "mysql")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0", "KAPAL_MYSQL_PORT must be at least 1, not 0"),
+        ("65536", "KAPAL_MYSQL_PORT must be a port number"),
+        ("mysql", "KAPAL_MYSQL_PORT must be a port number"),
+    ],
+)
+def test_mysql_ports_that_cannot_work_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"KAPAL_DATA_DIR": str(tmp_path), "KAPAL_MYSQL_PORT": text})

@@ -13,4 +13,5 @@ class ProvisionError(KapalError):
 
 
 class ClusterError(RuntimeError):
-    """Kapal's own PostgreSQL cluster could not be set up, started or stopped."""
+    """Kapal's own PostgreSQL cluster or MariaDB server could not be set up, started or
+    stopped."""

@@ -97,7 +97,9 @@ class MysqlProvisioner:
         self._admin = parse_admin_url(admin_url)
         self._connect_timeout = connect_timeout
         host = self._admin.host
-        self.public_host = "localhost" if host in _LOCAL_HOSTS else host
+        # 127.0.0.1, not localhost: MySQL's C client (mysqlclient, Django's default) reads
+        # `localhost` as "the default Unix socket" and ignores the port.
+        self.public_host = "127.0.0.1" if host in _LOCAL_HOSTS else host
         self.public_port = self._admin.port
 
     def provision(self, name: str, plan: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Protocol
 from kapal.addons.catalog import MYSQL, POSTGRESQL, RABBITMQ, REDIS, Service
 from kapal.addons.errors import ClusterError, ProvisionError
 from kapal.addons.mysql import MysqlProvisioner
+from kapal.addons.mysql_server import admin_url as mysql_admin_url
 from kapal.addons.postgres import PostgresProvisioner
 from kapal.addons.postgres_cluster import admin_url
 from kapal.addons.rabbitmq import RabbitProvisioner
@@ -35,7 +36,10 @@ def provisioner_for(settings: Settings, service: Service) -> Provisioner:
     if service is REDIS:
         return RedisProvisioner(settings)
     if service is MYSQL:
-        return MysqlProvisioner(settings.mysql_admin_url)
+        try:
+            return MysqlProvisioner(mysql_admin_url(settings))
+        except ClusterError as exc:
+            raise ProvisionError(str(exc)) from exc
     if service is RABBITMQ:
         return RabbitProvisioner(settings.rabbitmq_admin_url)
     raise ValueError(f"no provisioner for {service.name}")

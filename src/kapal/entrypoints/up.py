@@ -21,6 +21,7 @@ from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.settings import Settings
 
 if TYPE_CHECKING:
+    from kapal.addons.mysql_server import ManagedMariaDB
     from kapal.addons.postgres_cluster import ManagedCluster
     from kapal.addons.redis import RedisFleet
     from kapal.store.db import Store
@@ -35,9 +36,9 @@ RESTART_DELAY = 2.0
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create the data directory. The unprivileged users (PostgreSQL's, Redis's, and the one
-    dynos and builds run as) may pass through (0711) to their own directories below it;
-    everything else is private to Kapal."""
+    """Create the data directory. The unprivileged users (PostgreSQL's, MariaDB's, Redis's,
+    and the one dynos and builds run as) may pass through (0711) to their own directories
+    below it; everything else is private to Kapal."""
     passable = (
         settings.data_dir,
         settings.builds_dir,
@@ -151,6 +152,7 @@ def up() -> None:
     prepare_data_dir(settings)
     store = Store.open(settings.database_url)  # migrate once, before the children
     addons = _postgres(settings)
+    mysql: ManagedMariaDB | None = None
     redis: RedisFleet | None = None
     env = {**os.environ, "KAPAL_DATA_DIR": str(settings.data_dir)}
     supervisor = Supervisor(env)
@@ -164,7 +166,8 @@ def up() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        redis = _redis(settings, store)  # before the dynos that use them
+        mysql = _mysql(settings)  # these before the dynos that use them
+        redis = _redis(settings, store)
         for name in PROCESSES:
             supervisor.start(name)
         if wait_ready(settings) and not stop_now:
@@ -186,6 +189,8 @@ def up() -> None:
         supervisor.stop(settings.stop_grace + 5)
         if redis is not None:
             redis.close()
+        if mysql is not None:
+            mysql.stop()
         if addons is not None:
             addons.stop()
         store.engine.dispose()
@@ -205,6 +210,31 @@ def _postgres(settings: Settings) -> ManagedCluster | None:
     except ClusterError as exc:
         raise click.ClickException(f"PostgreSQL for add-ons did not start: {exc}") from exc
     return cluster
+
+
+def _mysql(settings: Settings) -> ManagedMariaDB | None:
+    """Kapal's own MariaDB for kapal-mysql add-ons, unless KAPAL_MYSQL_ADMIN_URL names a
+    server. Started at once (about 70 MB, under a second), as PostgreSQL is; when MariaDB is
+    not installed Kapal runs without it, and creating a kapal-mysql add-on says what to do."""
+    from kapal.addons.errors import ClusterError
+    from kapal.addons.mysql_server import PACKAGES, ManagedMariaDB
+
+    if settings.mysql_admin_url:
+        return None
+    server = ManagedMariaDB(settings)
+    if not server.installed():
+        log.warning(
+            "MariaDB is not installed (%s): no kapal-mysql add-ons until it is "
+            "(`apt-get install %s`) or KAPAL_MYSQL_ADMIN_URL names a server",
+            server.mariadbd,
+            PACKAGES,
+        )
+        return None
+    try:
+        server.ensure_running()
+    except ClusterError as exc:
+        raise click.ClickException(f"MariaDB for add-ons did not start: {exc}") from exc
+    return server
 
 
 def _redis(settings: Settings, store: Store) -> RedisFleet:

@@ -94,7 +94,7 @@ def test_provisioned_url_works_for_tables_and_rows(
     url = provisioner.provision(name, "mini")["URL"]
     ident = database_name(name)
     assert url.startswith(f"mysql://{ident}:")
-    assert url.endswith(f"@localhost:{provisioner.public_port}/{ident}")
+    assert url.endswith(f"@127.0.0.1:{provisioner.public_port}/{ident}")
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE visits (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME)")
         cur.execute("INSERT INTO visits (at) VALUES (NOW())")

@@ -78,8 +78,9 @@ def test_admin_url_fields_and_errors_that_name_the_setting_not_the_url() -> None
         assert SECRET not in failed.value.message
 
 
-def test_apps_reach_a_local_server_as_localhost() -> None:
-    assert MysqlProvisioner("mysql://root@127.0.0.1:3306").public_host == "localhost"
+def test_apps_reach_a_local_server_by_its_address_not_localhost() -> None:
+    # mysqlclient would take `localhost` for the machine's default socket, not this port.
+    assert MysqlProvisioner("mysql://root@localhost:13306").public_host == "127.0.0.1"
     remote = MysqlProvisioner("mysql://root@db.internal:3307")
     assert (remote.public_host, remote.public_port) == ("db.internal", 3307)
 
