@@ -17,8 +17,9 @@ scales to --dynos workers and, once they are all up and after a warm-up, measure
   every line it received in the window;
 - the agent's RSS (VmRSS): before the dynos start, sampled during the windows, after they stop.
 
-Then the same dynos write at a quarter of the rate the hub took (LINES_PER_SECOND, a config
-var: a new release) for --paced-seconds, for the delay when no queue builds up.
+Then the same dynos write at --paced-rate lines/s in all (default 50,000: the issue's rate per
+core; LINES_PER_SECOND, a config var: a new release) for --paced-seconds: the delay at that
+rate, when the hub keeps up.
 
 The tail client reads its socket itself (no httpx): httpx parses the chunked body one chunk,
 so one line, at a time in Python, and reads about 65,000 lines/s at most, slower than the hub.
@@ -56,7 +57,7 @@ from runtime import Bench, Row, _kb_field, _read, descendants, processes, table,
 APP = "log-bench"
 WARMUP = 2.0  # seconds of flood before the window opens
 SAMPLE_EVERY = 0.2  # seconds between samples of the agent's RSS and the writers' state
-PACED = 0.25  # the paced window's rate, as a share of what the hub took in the flood
+PACED = 50_000  # lines/s of all dynos together in the paced window, by default
 # Where the kernel holds a process writing to a full pipe (or socket).
 WRITE_WAITS = {"pipe_write", "pipe_wait_writable", "sock_alloc_send_pskb"}
 L11 = re.compile(rb"Error L11 \(Tail buffer overflow\) -> This tail session dropped (\d+)")
@@ -71,7 +72,7 @@ the line's write time, over every line the client received in the window; lines 
 took (L12) or the tail session dropped (L11) have no delay. In a flood, lines that waited in
 the agent longer than kapal.runtime.output.MAX_AGE are dropped (L12), so the delay is that
 age plus how long a line waits for the agent to read its pipe while the dynos take the CPU.
-paced: the same dynos at a quarter of the flood's ingest rate. RSS: VmRSS of the agent
+paced: the same dynos writing --paced-rate lines/s in all. RSS: VmRSS of the agent
 process."""
 
 
@@ -351,8 +352,8 @@ def measure(kapal: Kapal, user: User, args: argparse.Namespace) -> tuple[list[Ro
     writers = start_writers(kapal, tail, args.dynos)
     flood = measure_window(tail, agent, writers, args.seconds, args.py_spy)
 
-    # The same dynos at a quarter of the rate the hub took: what a line waits without a queue.
-    rate = max(1, int(PACED * flood.ingested / flood.seconds / args.dynos))
+    # The same dynos at a steady rate the hub can take: what a line waits without a queue.
+    rate = max(1, int(args.paced_rate / args.dynos))
     user.cli("config:set", f"LINES_PER_SECOND={rate}", "-a", APP)
     writers = start_writers(kapal, tail, args.dynos)
     paced = measure_window(tail, agent, writers, args.paced_seconds, None)
@@ -389,6 +390,12 @@ def main(argv: list[str] | None = None) -> int:
         "--paced-seconds", type=float, default=10.0, help="paced window (default 10)"
     )
     parser.add_argument("--dynos", type=int, default=10, help="writing dynos (default 10)")
+    parser.add_argument(
+        "--paced-rate",
+        type=int,
+        default=PACED,
+        help=f"lines/s of all dynos in the paced window (default {PACED:,})",
+    )
     parser.add_argument("--py-spy", type=Path, help="record a py-spy profile of the agent here")
     args = parser.parse_args(argv)
     stop_on_sigterm()
