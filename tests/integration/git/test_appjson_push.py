@@ -206,8 +206,8 @@ def test_a_required_var_that_is_not_set_refuses_the_first_push(pusher: Pusher) -
         ("[]", "app.json: the top level must be a JSON object, not an array."),
         ({"env": {"WORKERS": 4}}, "app.json env.WORKERS: expected an object, got a number."),
         (
-            {"env": {"A": "1"}, "addons": ["kapal-postgresql", "heroku-redis"]},
-            "app.json addons[1]: Couldn't find add-on service 'heroku-redis'.",
+            {"env": {"A": "1"}, "addons": ["kapal-postgresql", "heroku-mongodb"]},
+            "app.json addons[1]: Couldn't find add-on service 'heroku-mongodb'.",
         ),
         (
             {"formation": {"worker": {"quantity": 1}}},
