@@ -77,12 +77,15 @@ class RedisServer:
 
     def pid(self) -> int | None:
         """The pid of this directory's running server, from its pidfile; None if it is not
-        running (a pid reused by another process does not count)."""
+        running (a pid reused by another process does not count). Without a pidfile, the
+        processes are searched: a server writes it only after it forked, and a provisioning
+        killed in between must not leave a server nobody can find."""
+        name = Path(self.binary).name
         try:
             pid = int(self.pid_path.read_text().strip())
         except (FileNotFoundError, ValueError):
-            return None
-        return pid if _is_server(pid, Path(self.binary).name, self.directory) else None
+            return next((p for p in _pids() if _is_server(p, name, self.directory)), None)
+        return pid if _is_server(pid, name, self.directory) else None
 
     def start(self, conf: ServerConf, timeout: float = READY_TIMEOUT) -> None:
         """Start the server and wait until it answers PING; call with no server running."""
@@ -216,6 +219,10 @@ def locked(directory: Path) -> Iterator[bool]:
                 return
         finally:
             os.close(fd)
+
+
+def _pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
 
 
 def _is_server(pid: int, name: str, directory: Path) -> bool:

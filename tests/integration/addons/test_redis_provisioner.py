@@ -160,6 +160,20 @@ def test_deprovision_stops_the_server_and_removes_its_directory(
     provisioner.deprovision(addon_name())  # never provisioned
 
 
+def test_a_server_without_its_pidfile_is_still_found_and_stopped(
+    provisioner: RedisProvisioner, addon_name: Callable[[], str]
+) -> None:
+    # A server writes its pidfile only after it forked: a provisioning killed in between
+    # leaves a running server without one, which deprovisioning must not miss.
+    name = addon_name()
+    provisioner.provision(name, "mini")
+    pid = server_pid(provisioner, name)
+    (provisioner.root / name / "redis.pid").unlink()
+    provisioner.deprovision(name)
+    assert not alive(pid)
+    assert not (provisioner.root / name).exists()
+
+
 def test_a_crash_after_making_the_directory_is_finished_by_the_next_provision(
     provisioner: RedisProvisioner, addon_name: Callable[[], str]
 ) -> None:
