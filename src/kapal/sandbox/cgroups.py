@@ -29,6 +29,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CONTROLLERS = ("memory", "pids", "cpu")
+# The CPU weight of all of an instance's dynos together against one platform process (the
+# agent, a router worker, the API: 100 each, at nice 0). The scheduler only weighs them when
+# both want a CPU, so idle platform leaves the dynos every core; but ten dynos spinning cannot
+# keep the log hub or the router, which serve every tenant, waiting for one.
+DYNOS_CPU_WEIGHT = 10
 TRACKER = "unified"  # the key of the controller-less v2 hierarchy among `Layout.bases`
 
 
@@ -75,6 +80,8 @@ class Layout:
             _delegate(next(iter(made.values())))
         if not made:
             return None
+        if "cpu" in made:
+            _write_weight(version, made["cpu"], DYNOS_CPU_WEIGHT)
         return cls(version, made)
 
     def create(self, name: str, limits: Limits) -> Group:
@@ -129,10 +136,8 @@ class Group:
         if pids is not None:
             _write(pids / "pids.max", limits.pids)
         cpu = self.dirs.get("cpu")
-        if cpu is not None and self.version == 1:
-            _write(cpu / "cpu.shares", max(2, limits.cpu_weight * 1024 // 100))
-        elif cpu is not None:
-            _write(cpu / "cpu.weight", limits.cpu_weight)
+        if cpu is not None:
+            _write_weight(self.version, cpu, limits.cpu_weight)
 
     def join(self) -> None:
         """Move the calling process in (between fork and exec, as root): it must make only
@@ -282,6 +287,14 @@ def _write(path: Path, value: int, optional: bool = False) -> None:
             log.warning("cgroup file %s is missing: limit not set", path)
     except OSError as exc:
         log.warning("cannot set %s to %d: %s", path, value, exc)
+
+
+def _write_weight(version: int, group: Path, weight: int) -> None:
+    """A CPU weight on cgroup v2's scale (100: one nice-0 process), as v1's shares (1024)."""
+    if version == 1:
+        _write(group / "cpu.shares", max(2, weight * 1024 // 100))
+    else:
+        _write(group / "cpu.weight", max(1, weight))
 
 
 def _stat(path: Path) -> dict[str, int]:

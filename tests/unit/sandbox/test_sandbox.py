@@ -10,7 +10,7 @@ import pytest
 
 from kapal.domain.errors import InvalidParams
 from kapal.domain.formation import parse_memory_overrides, size_limits
-from kapal.sandbox.cgroups import TRACKER, Group, Limits, _hierarchies
+from kapal.sandbox.cgroups import DYNOS_CPU_WEIGHT, TRACKER, Group, Layout, Limits, _hierarchies
 from kapal.sandbox.jail import CLEAN_ENV, Bubblewrap, Confinement, passwd_files
 from kapal.settings import Settings
 
@@ -61,6 +61,28 @@ def test_limits_are_written_in_each_versions_files(tmp_path: Path, version: int)
         assert (dirs["memory"] / "memory.max").read_text() == str(1 << 30)
         assert (dirs["cpu"] / "cpu.weight").read_text() == "200"
     assert (dirs["pids"] / "pids.max").read_text() == "256"
+
+
+@pytest.mark.parametrize(
+    ("version", "file", "value"), [(1, "cpu.shares", "102"), (2, "cpu.weight", "10")]
+)
+def test_all_dynos_together_weigh_less_than_one_platform_process(
+    tmp_path: Path, version: int, file: str, value: str
+) -> None:
+    # The instance's group holds every dyno: spinning dynos leave the agent and router a CPU.
+    assert DYNOS_CPU_WEIGHT < 100
+    root = tmp_path / "cpu"
+    root.mkdir()
+    if version == 1:
+        mounts, own = f"cgroup {root} cgroup rw,cpu 0 0\n", "1:cpu:/\n"
+    else:
+        mounts, own = f"cgroup2 {root} cgroup2 rw 0 0\n", "0::/\n"
+        (root / "cgroup.controllers").write_text("cpu\n")
+    (tmp_path / "mounts").write_text(mounts)
+    (tmp_path / "own").write_text(own)
+    layout = Layout.detect("test", tmp_path / "mounts", tmp_path / "own")
+    assert layout is not None
+    assert (root / "kapal-test" / file).read_text() == value
 
 
 def test_memory_counts_resident_swapped_and_tmpfs(tmp_path: Path) -> None:
