@@ -27,7 +27,7 @@ from kapal.settings import Settings
 
 KAPAL = str(Path(sys.executable).parent / "kapal")
 APPS = Path(__file__).resolve().parent.parent / "tests" / "apps"
-PORTS = ("api", "router", "router_tls", "logs", "rendezvous", "postgres", "mysql")
+PORTS = ("api", "api_tls", "router", "router_tls", "logs", "rendezvous", "postgres", "mysql")
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 600.0
@@ -70,6 +70,7 @@ class Kapal:
             **os.environ,
             "KAPAL_DATA_DIR": str(self.data_dir),
             "KAPAL_API_PORT": str(self.ports["api"]),
+            "KAPAL_API_TLS_PORT": str(self.ports["api_tls"]),
             "KAPAL_ROUTER_PORT": str(self.ports["router"]),
             "KAPAL_ROUTER_TLS_PORT": str(self.ports["router_tls"]),
             "KAPAL_LOGS_PORT": str(self.ports["logs"]),

@@ -102,6 +102,7 @@ class Settings:
     data_dir: Path
     bind: str = "127.0.0.1"
     api_port: int = 5000
+    api_tls_port: int = 5443  # the API and git over HTTPS, for the official Heroku CLI
     router_port: int = 8080
     router_tls_port: int = 8443  # HTTPS for apps; 0 picks a free port (tests)
     logs_port: int = 5001
@@ -156,6 +157,7 @@ class Settings:
             data_dir=data_dir,
             bind=env.get("KAPAL_BIND", "127.0.0.1"),
             api_port=port("KAPAL_API_PORT", 5000),
+            api_tls_port=port("KAPAL_API_TLS_PORT", 5443),
             router_port=port("KAPAL_ROUTER_PORT", 8080),
             router_tls_port=port_number(
                 "KAPAL_ROUTER_TLS_PORT", env.get("KAPAL_ROUTER_TLS_PORT", "8443")
@@ -240,6 +242,11 @@ class Settings:
 
     def https_web_url(self, app_name: str) -> str:
         return f"https://{app_name}.{self.apps_domain}:{self.router_tls_port}/"
+
+    @property
+    def git_host(self) -> str:
+        """Where git over HTTPS is served: the Heroku CLI's HEROKU_GIT_HOST (no scheme)."""
+        return f"localhost:{self.api_tls_port}"
 
     def git_url(self, app_name: str) -> str:
         return f"{self.api_url}/{app_name}.git"
@@ -333,5 +340,6 @@ class Settings:
 
     @property
     def tls_dir(self) -> Path:
-        """The local CA (ca.pem, for users to trust) and the router's certificate it signed."""
+        """The local CA (ca.pem, for users to trust) and the certificates it signed: the
+        router's, and the platform's own for localhost (kapal.router.localcerts)."""
         return self.data_dir / "tls"

@@ -34,6 +34,7 @@ class KapalServer:
         return {
             "KAPAL_DATA_DIR": str(self.root / "data"),
             "KAPAL_API_PORT": str(self.ports["api"]),
+            "KAPAL_API_TLS_PORT": str(self.ports["api_tls"]),
             "KAPAL_ROUTER_PORT": str(self.ports["router"]),
             "KAPAL_ROUTER_TLS_PORT": str(self.ports["router_tls"]),
             "KAPAL_LOGS_PORT": str(self.ports["logs"]),
@@ -168,7 +169,7 @@ def processes_under(root: Path) -> list[str]:
 def start_server() -> KapalServer:
     root = Path(tempfile.mkdtemp(prefix="kapal-e2e-"))
     root.chmod(0o711)
-    names = ("api", "router", "router_tls", "logs", "rendezvous", "postgres")
+    names = ("api", "api_tls", "router", "router_tls", "logs", "rendezvous", "postgres")
     server = KapalServer(root, {name: free_port() for name in names})
     server.start()
     return server

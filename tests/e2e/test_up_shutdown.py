@@ -35,7 +35,7 @@ def alive(pid: int) -> bool:
 def test_a_closed_output_pipe_does_not_stop_the_shutdown() -> None:
     root = Path(tempfile.mkdtemp(prefix="kapal-up-"))
     root.chmod(0o711)
-    names = ("api", "router", "router_tls", "logs", "rendezvous", "postgres")
+    names = ("api", "api_tls", "router", "router_tls", "logs", "rendezvous", "postgres")
     server = KapalServer(root, {name: free_port() for name in names})
     env = {
         **os.environ,
@@ -80,7 +80,7 @@ def test_its_own_mariadb_starts_with_kapal_and_stops_with_it() -> None:
     leaves no process in the data directory."""
     root = Path(tempfile.mkdtemp(prefix="kapal-up-"))
     root.chmod(0o711)
-    names = ("api", "router", "router_tls", "logs", "rendezvous", "postgres")
+    names = ("api", "api_tls", "router", "router_tls", "logs", "rendezvous", "postgres")
     server = KapalServer(root, {name: free_port() for name in names})
     mysql_port = free_port()
     env = {

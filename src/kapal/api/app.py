@@ -20,6 +20,7 @@ from kapal.api import (
     metrics,
     pg,
     pgbackups,
+    platform,
     redis,
     releases,
     sni_endpoints,
@@ -53,6 +54,7 @@ def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastA
         sni_endpoints,
         drains,
         redis,
+        platform,
     )
     for module in modules:
         app.include_router(module.router)

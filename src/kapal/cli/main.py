@@ -17,6 +17,7 @@ from kapal.cli import (
     config,
     domains,
     drains,
+    heroku_env,
     logs,
     maintenance,
     marketplace,
@@ -56,6 +57,7 @@ TOPICS: tuple[ModuleType, ...] = (
     maintenance,
     domains,
     certs,
+    heroku_env,
 )
 
 HELP = """Kapal: a self-hosted Heroku.

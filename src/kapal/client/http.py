@@ -21,6 +21,7 @@ from kapal.client.types import (
     Formation,
     FormationUpdate,
     LogSession,
+    PlatformTls,
     Quota,
     Release,
 )
@@ -159,6 +160,10 @@ class KapalClient:
         """The account's eco dyno hours this month (seconds)."""
         path = f"/accounts/{_seg(account)}/actions/get-quota"
         return cast(Quota, self._json("GET", path))
+
+    def platform_tls(self) -> PlatformTls:
+        """Kapal's ports and local CA certificate (no token needed)."""
+        return cast(PlatformTls, self._json("GET", "/platform/tls"))
 
     # --- apps ------------------------------------------------------------------------------
 

@@ -48,6 +48,14 @@ class App(TypedDict):
     process_tier: NotRequired[str]  # eco, basic or production
 
 
+class PlatformTls(TypedDict):
+    """`GET /platform/tls`: Kapal's ports and its local CA, for `kapal heroku-env`."""
+
+    ports: dict[str, int]  # api, api_tls, logs, rendezvous
+    ca_file: str
+    ca_certificate: str
+
+
 class AppQuota(TypedDict):
     app_uuid: str
     quota_used: int  # seconds

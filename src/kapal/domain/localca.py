@@ -4,6 +4,7 @@ for every name no uploaded certificate covers. Trusting the CA makes apps' HTTPS
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,14 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
 
 def _cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _subject_name(name: str) -> x509.GeneralName:
+    """An IP address as an IP SAN (what TLS clients check an address against), else a DNS name."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def make_authority(now: datetime, label: str = "Kapal local CA") -> Issued:
@@ -87,7 +96,7 @@ def issue_server_certificate(authority: Issued, hostnames: list[str], now: datet
         .not_valid_after(now + timedelta(days=SERVER_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in hostnames]),
+            x509.SubjectAlternativeName([_subject_name(name) for name in hostnames]),
             critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

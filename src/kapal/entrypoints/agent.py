@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import time
 from datetime import timedelta
 
@@ -19,11 +20,13 @@ from kapal.domain.eco import quota_seconds
 from kapal.domain.uids import APP_UID_BASE
 from kapal.entrypoints.agent_store import AgentStore
 from kapal.entrypoints.logging_setup import configure as configure_logging
+from kapal.entrypoints.router_workers import in_child
 from kapal.logs.archive import LogArchive
 from kapal.logs.drains import DrainSet
 from kapal.logs.hub import LogHub
 from kapal.logs.ingest import LogIngest
 from kapal.logs.sessions import session_app, session_server
+from kapal.router.localcerts import PLATFORM, platform_certificate
 from kapal.runtime.driver import Driver, PlainDriver
 from kapal.runtime.dyno import Timing
 from kapal.runtime.gateway import Gateway
@@ -174,7 +177,11 @@ async def serve(settings: Settings) -> None:
     )
     wake = WakeListener(settings.agent_wake_socket)
     reconcile = ReconcileLoop(gateway, supervisor, hub, wake=wake)
-    rendezvous = Rendezvous(gateway, supervisor, host=settings.bind, port=settings.rendezvous_port)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # for the Heroku CLI's `run`
+    tls.load_cert_chain(settings.tls_dir / PLATFORM)
+    rendezvous = Rendezvous(
+        gateway, supervisor, host=settings.bind, port=settings.rendezvous_port, ssl_context=tls
+    )
     sessions = session_server(
         session_app(hub, agent_store.log_session), settings.bind, settings.logs_port
     )
@@ -225,6 +232,8 @@ def main() -> None:
     os.umask(0o077)  # the agent's files (sockets, unpacked slugs' parents) are private
     configure_logging("agent")
     settings = Settings.from_env(os.environ)
+    # `kapal up` made it; a lone agent makes it in a child, which alone loads the x509 builder.
+    in_child(lambda: platform_certificate(settings.tls_dir))
     uvloop.run(serve(settings))
 
 

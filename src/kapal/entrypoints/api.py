@@ -1,8 +1,15 @@
-"""Composition root of the API process: Platform API, dashboard and git over HTTP."""
+"""Composition root of the API process: Platform API, dashboard and git, over HTTP and, for
+the official Heroku CLI (whose git remote is always https://), over HTTPS on a second port
+with the platform's certificate from Kapal's local CA."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -11,6 +18,7 @@ from kapal.api.app import create_api
 from kapal.dashboard.routes import router as dashboard_router
 from kapal.entrypoints.logging_setup import configure as configure_logging
 from kapal.git.http import router as git_router
+from kapal.router.localcerts import platform_certificate
 from kapal.services.addons import recover_addons
 from kapal.services.context import Context
 from kapal.services.pg_credentials import finish_rotations
@@ -50,17 +58,46 @@ def main() -> None:
     quota = StorageQuotaChecker(app.state.ctx)  # Postgres storage quotas, every minute
     quota.start()
     try:
-        uvicorn.run(
+        asyncio.run(serve(app, settings, platform_certificate(settings.tls_dir)))
+    finally:
+        quota.stop()
+        scheduler.stop()
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `serve`, which stops both ports together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(app: FastAPI, settings: Settings, certificate: Path) -> None:
+    """The same app on the HTTP port and on the HTTPS one, until SIGTERM or SIGINT."""
+
+    def server(port: int, tls: Path | None = None) -> uvicorn.Server:
+        config = uvicorn.Config(
             app,
             host=settings.bind,
-            port=settings.api_port,
+            port=port,
+            ssl_certfile=tls,  # the key, then the chain
+            lifespan="auto" if tls is None else "off",  # the app starts once
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,
         )
-    finally:
-        quota.stop()
-        scheduler.stop()
+        return _Server(config)
+
+    servers = [server(settings.api_port), server(settings.api_tls_port, certificate)]
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    await asyncio.gather(*(server.serve() for server in servers))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ class Workers:
         os.close(self._alive)
 
 
-def in_child(work: Callable[[], None]) -> None:
+def in_child(work: Callable[[], object]) -> None:
     """Run `work` in a short-lived forked process: what it loads (Alembic for migrations, the
     x509 builder) then weighs neither on the parent nor on the workers forked from it."""
     pid = os.fork()
@@ -120,13 +120,13 @@ def in_child(work: Callable[[], None]) -> None:
             work()
             code = 0
         except BaseException:
-            logger.exception("router start-up failed")
+            logger.exception("start-up failed")
         finally:
             logging.shutdown()
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("the router's start-up failed; the reason is logged above")
+        raise RuntimeError("start-up failed; the reason is logged above")
 
 
 def _bind_hints(path: Path) -> socket.socket:

@@ -59,6 +59,19 @@ def prepare_data_dir(settings: Settings) -> None:
         path.chmod(0o711 if path in passable else 0o700)
 
 
+def make_certificates(settings: Settings) -> None:
+    """The local CA and what it signs for the router and the platform, made once here rather
+    than raced by the processes that serve them, in a child (the x509 builder stays out)."""
+    from kapal.entrypoints.router_workers import in_child
+    from kapal.router.localcerts import local_certificate, platform_certificate
+
+    def make() -> None:
+        local_certificate(settings.tls_dir, settings.apps_domain)
+        platform_certificate(settings.tls_dir)
+
+    in_child(make)
+
+
 def missing_tools(settings: Settings) -> list[str]:
     missing = [tool for tool in ("git",) if shutil.which(tool) is None]
     if not os.path.exists("/usr/lib/git-core/git-http-backend"):
@@ -124,7 +137,7 @@ def say(text: str) -> None:
 
 def wait_ready(settings: Settings, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
-    ports = [settings.api_port, settings.router_port, settings.logs_port]
+    ports = [settings.api_port, settings.api_tls_port, settings.router_port, settings.logs_port]
     if settings.router_tls_port:  # 0: a free port, which only the router knows
         ports.append(settings.router_tls_port)
     while time.monotonic() < deadline:
@@ -150,6 +163,7 @@ def up() -> None:
     if missing:
         raise click.ClickException("missing: " + ", ".join(missing) + " (run `make up` as root)")
     prepare_data_dir(settings)
+    make_certificates(settings)
     store = Store.open(settings.database_url)  # migrate once, before the children
     addons = _postgres(settings)
     mysql: ManagedMariaDB | None = None
@@ -177,9 +191,11 @@ def up() -> None:
                 f"  Apps               http://<app>.{settings.apps_domain}:{settings.router_port}/\n"
                 f"                     https://<app>.{settings.apps_domain}:"
                 f"{settings.router_tls_port}/ (trust {settings.tls_dir / 'ca.pem'})\n"
+                f"  git over HTTPS     https://{settings.git_host}/<app>.git\n"
                 f"  Data               {settings.data_dir}\n\n"
                 f"Next: `kapal signup`, then `kapal create` in your app's git repository and "
-                f"`git push kapal main`.\nPress Ctrl-C to stop Kapal and its dynos.\n"
+                f"`git push kapal main`.\nThe official Heroku CLI works too: see "
+                f"`kapal heroku-env`.\nPress Ctrl-C to stop Kapal and its dynos.\n"
             )
         elif not stop_now:
             click.echo("Kapal's processes did not all start; see the messages above.", err=True)

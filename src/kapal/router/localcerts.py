@@ -1,7 +1,9 @@
 """The router's own certificates from Kapal's local CA (made once in the data directory; users
 trust its ca.pem): one for `<apps domain>` and `*.<apps domain>`, served for every name no
 uploaded certificate covers, and, where TLS clients match no such wildcard (a one-label apps
-domain such as `localhost`: they want two labels after `*.`), one per app hostname.
+domain such as `localhost`: they want two labels after `*.`), one per app hostname. Beside
+them, the platform's own certificate for localhost (`platform_certificate`), which the API's
+HTTPS port (git for the Heroku CLI's remote) and the agent's rendezvous serve.
 
 cryptography is never loaded by a router that serves: what must be signed is signed by a
 short-lived process (`local_certificate` at start, in the router's preparing child;
@@ -29,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 RENEW_AFTER = 300 * 86400  # seconds: the server certificate is renewed well before it expires
 HOSTS = "hosts"  # the app hostnames' keys and certificates, one file each
+# The platform's own TLS endpoints on this machine (git and the API over HTTPS, the
+# rendezvous), for the names the official Heroku CLI may only be pointed at.
+PLATFORM = "platform.pem"
+PLATFORM_NAMES = ("localhost", "127.0.0.1", "::1")
 _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 _HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")  # a file name too: no `/`
 
@@ -48,6 +54,19 @@ def local_certificate(directory: Path, apps_domain: str) -> tuple[Path, Path]:
     _replace(chain, issued.certificate, 0o644)
     logger.info("made a certificate for *.%s signed by %s", domain, directory / "ca.pem")
     return chain, key
+
+
+def platform_certificate(directory: Path) -> Path:
+    """The local CA's certificate for localhost, 127.0.0.1 and ::1: one file, key then chain
+    (0600), made on first use and renewed when old."""
+    path = directory / PLATFORM
+    if _fresh(path):
+        return path
+    from kapal.domain.localca import issue_server_certificate
+
+    issued = issue_server_certificate(authority(directory), list(PLATFORM_NAMES), _now())
+    _replace(path, issued.private_key + issued.certificate, 0o600)
+    return path
 
 
 def authority(directory: Path) -> Issued:

@@ -1,11 +1,12 @@
 """The rendezvous: where `kapal run` / `heroku run` clients attach to one-off dynos.
 
-The client connects, sends `<secret>[ exit-status]\\r\\n`; the agent answers one greeting
-line (which the client discards), starts the dyno and bridges the socket to its terminal, or
-to its stdin and its stdout+stderr (kapal.domain.rendezvous has the wire protocol). Without a
-terminal, a `\\x04` from the client ends the dyno's stdin (how the Heroku CLI sends EOF); the
-client closing the connection hangs the dyno up. When the dyno's output ends, the agent sends
-its exit status if asked, then closes the socket.
+The client connects over TLS (the Heroku CLI insists on it; the first byte of its ClientHello,
+0x16, tells it apart) or plain TCP (`kapal run`) and sends `<secret>[ exit-status]\\r\\n`; the
+agent answers one greeting line (which the client discards), starts the dyno and bridges the
+socket to its terminal, or to its stdin and its stdout+stderr (kapal.domain.rendezvous has
+the wire protocol). Without a terminal, a `\\x04` from the client ends the dyno's stdin (how
+the Heroku CLI sends EOF); the client closing the connection hangs the dyno up. When the
+dyno's output ends, the agent sends its exit status if asked, then closes the socket.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import hashlib
 import logging
 import signal
+import socket
 import ssl
 from collections.abc import Mapping
 
@@ -39,6 +41,7 @@ from kapal.runtime.supervisor import Supervisor
 logger = logging.getLogger(__name__)
 
 GREETING = b"rendezvous\r\n"
+TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS record carrying a ClientHello
 _CHUNK = 65536
 _SECRET_LIMIT = 64 * 1024  # the secret carries the dyno's extra environment (at most 32 KB)
 _ESCAPE_WAIT = 0.05  # a lone ESC waits this long for the rest of a resize sequence
@@ -72,19 +75,26 @@ class Rendezvous:
         self.hangup_grace = hangup_grace
         self.secret_timeout = secret_timeout
         self.linger = linger
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, ssl=self.ssl_context, limit=_SECRET_LIMIT
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        listener = socket.create_server((self.host, self.port), backlog=128)
+        listener.setblocking(False)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener))
         logger.info("rendezvous listening on %s:%d", self.host, self.port)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        """Stop accepting; sessions under way go on to their end."""
+        if self._accepting is not None:
+            self._accepting.cancel()
+            self._accepting = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     async def run(self) -> None:
         """Start, then serve until cancelled."""
@@ -93,6 +103,37 @@ class Rendezvous:
             await asyncio.Event().wait()
         finally:
             self.close()
+
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as exc:  # out of descriptors, say: the next one may work
+                logger.warning("rendezvous: accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            task = loop.create_task(self._connection(sock))
+            self._sessions.add(task)
+            task.add_done_callback(self._sessions.discard)
+
+    async def _connection(self, sock: socket.socket) -> None:
+        """Speak TLS to a client whose first byte opens a handshake, plain TCP to the rest."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.secret_timeout):
+                await _readable(loop, sock)
+                first = sock.recv(1, socket.MSG_PEEK)
+                tls = self.ssl_context if first == TLS_HANDSHAKE else None
+                reader = asyncio.StreamReader(limit=_SECRET_LIMIT)
+                protocol = asyncio.StreamReaderProtocol(reader)
+                transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock, ssl=tls)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            logger.info("rendezvous: connection dropped before the secret: %s", exc)
+            sock.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await self._handle(reader, writer)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -133,6 +174,21 @@ class Rendezvous:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until `sock` has a byte to read (or its peer closed it)."""
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock)
 
 
 def _input(

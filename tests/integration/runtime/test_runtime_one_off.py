@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import socket
+import ssl
+from pathlib import Path
 
 from tests.integration.runtime.harness import World, running
 
 from kapal.cli.attach import pump, skip_greeting
 from kapal.domain.rendezvous import secret_line
+from kapal.router.localcerts import platform_certificate
 
 MARKER = "\uffff kapal-command-exit-status:"
 
@@ -165,3 +169,73 @@ def test_herokus_client_gets_the_greeting_on_its_own(world: World) -> None:
     first, rest = asyncio.run(scenario())
     assert first == b"rendezvous\r\n"
     assert rest == b"at-once\n"
+
+
+def test_tls_and_plain_clients_share_the_rendezvous_port(world: World, tmp_path: Path) -> None:
+    """The Heroku CLI opens TLS and checks the certificate against localhost (the platform's
+    one from Kapal's CA); `kapal run` speaks plain TCP to the same port."""
+    certificate = platform_certificate(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(certificate)
+    client_side = ssl.create_default_context(cafile=tmp_path / "ca.pem")  # verifies the name
+    version = world.release(world.slug({"web": "x"}))
+    world.one_off("run.2201", "cat", version, attach_hash=sha("over-tls"))
+    world.one_off("run.2202", "echo plain", version, attach_hash=sha("in-clear"))
+
+    async def scenario() -> tuple[bytes, bytes, bytes]:
+        async with running(world, ssl_context=server_side) as agent:
+            port = agent.rendezvous.port
+            reader, writer = await asyncio.open_connection(
+                "localhost", port, ssl=client_side, server_hostname="localhost"
+            )
+            try:
+                writer.write(b"over-tls\r\n")
+                greeting = await reader.readline()
+                writer.write(b"typed\n\x04")
+                echoed = await reader.read()
+            finally:
+                writer.close()
+                with contextlib.suppress(ssl.SSLError, ConnectionError):
+                    await writer.wait_closed()
+            _, plain = await attach(port, "in-clear")
+            return greeting, echoed, plain
+
+    greeting, echoed, plain = asyncio.run(scenario())
+    assert greeting == b"rendezvous\r\n"
+    assert echoed == b"typed\n"
+    assert plain == b"plain\n"
+
+
+def test_a_client_that_never_speaks_or_fails_the_handshake_is_dropped(
+    world: World, tmp_path: Path
+) -> None:
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(platform_certificate(tmp_path))
+    version = world.release(world.slug({"web": "x"}))
+    world.one_off("run.2203", "echo still-served", version, attach_hash=sha("after"))
+
+    async def scenario() -> tuple[bytes, bytes]:
+        async with running(world, ssl_context=server_side, secret_timeout=0.5) as agent:
+            port = agent.rendezvous.port
+            silent = socket.create_connection(("127.0.0.1", port))
+            garbage = socket.create_connection(("127.0.0.1", port))
+            garbage.sendall(b"\x16\x03\x01\x00\x05hello")  # a handshake record, then nonsense
+            loop = asyncio.get_running_loop()
+            dropped = await loop.run_in_executor(None, until_closed, silent)
+            await loop.run_in_executor(None, until_closed, garbage)  # a TLS alert at most
+            _, output = await attach(port, "after")
+            return dropped, output
+
+    dropped, output = asyncio.run(scenario())
+    assert dropped == b""
+    assert output == b"still-served\n"
+
+
+def until_closed(sock: socket.socket) -> bytes:
+    """What the peer sent before it closed the connection (within 10 s)."""
+    sock.settimeout(10)
+    received = b""
+    with sock:
+        while chunk := sock.recv(4096):
+            received += chunk
+    return received

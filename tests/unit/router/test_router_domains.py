@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.tls_certs import self_signed
 
 from kapal.domain.certificates import describe_certificate
-from kapal.router.localcerts import AppCertificates, local_certificate
+from kapal.router.localcerts import AppCertificates, local_certificate, platform_certificate
 from kapal.router.routes import AppRoute, Certificate, HostIndex, RouteTable
 from kapal.router.tls import LOCAL_PER_REFRESH, Built, SniCertificates
 
@@ -124,6 +124,39 @@ def test_the_local_certificate_is_made_once_with_private_keys(tmp_path: Path) ->
     other, _ = local_certificate(directory, "localhost")
     assert other != chain and (directory / "ca.pem").read_text() == ca
     assert describe_certificate(other.read_text()).issuer == "CN=Kapal local CA"
+
+
+def test_the_platform_certificate_covers_localhost_by_name_and_address(tmp_path: Path) -> None:
+    """What the API's HTTPS port and the rendezvous serve: TLS clients check an address
+    against IP entries, so 127.0.0.1 and ::1 are IP SANs, not DNS names."""
+    path = platform_certificate(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert platform_certificate(tmp_path) == path
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(path)  # the key, then the chain, in the one file
+    client = ssl.create_default_context(cafile=tmp_path / "ca.pem")
+    for name in ("localhost", "127.0.0.1", "::1"):
+        assert _handshake(server, client, name), name
+    assert not _handshake(server, client, "example.com")
+
+
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext, name: str) -> bool:
+    """Whether a client checking `name` accepts the server's certificate (in memory)."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    near = client.wrap_bio(c_in, c_out, server_hostname=name)
+    far = server.wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):
+        for side, outgoing, peer_in in ((near, c_out, s_in), (far, s_out, c_in)):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLCertVerificationError:
+                return False
+            peer_in.write(outgoing.read())
+        if near.version() is not None and far.version() is not None:
+            return True
+    return False
 
 
 def test_apps_under_a_one_label_domain_get_their_own_local_certificate(tmp_path: Path) -> None:
