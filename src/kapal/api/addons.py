@@ -60,7 +60,11 @@ def _addon_json(view: AddonView) -> dict[str, Any]:
         "id": addon.id,
         "name": addon.name,
         "app": app_ref(view.app),
-        "addon_service": {"id": choice.service.id, "name": choice.requested},
+        "addon_service": {
+            "id": choice.service.id,
+            "name": choice.requested,
+            "human_name": choice.service.human_name,
+        },
         "plan": {"id": None, "name": choice.plan_name, "price": _FREE},
         "billed_price": {"cents": 0, "contract": False, "unit": "month"},
         "billing_entity": {"id": view.app.id, "name": view.app.name, "type": "app"},
@@ -150,6 +154,33 @@ def _plan_json(service: Service, plan: Plan) -> dict[str, Any]:
 @router.get("/addons")
 def list_all_addons(ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
     return [_addon_json(v) for v in addons_service.list_user_addons(ctx, user)]
+
+
+class AddonResolve(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    addon: str  # id, name, an attachment name on `app` (DATABASE) or its var (DATABASE_URL)
+    app: str | None = None
+    addon_service: str | None = None
+
+
+@router.post("/actions/addons/resolve")
+def resolve_addons(body: AddonResolve, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    """Heroku's add-on resolver (`heroku addons:info DATABASE`): every match."""
+    views = addons_service.resolve_addons(ctx, user, body.addon, body.app, body.addon_service)
+    return [_addon_json(v) for v in views]
+
+
+@router.get("/addons/{ident}")
+def get_any_addon(ident: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    return _addon_json(addons_service.find_user_addon(ctx, user, ident))
+
+
+@router.get("/addons/{ident}/addon-attachments")
+def list_addon_attachments(ident: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]:
+    """The add-on's attachments, to its own app and to others (`heroku addons:info`)."""
+    view = addons_service.find_user_addon(ctx, user, ident)
+    return [_attachment_json(view, a) for a in view.attachments]
 
 
 @router.get("/apps/{app}/addons")

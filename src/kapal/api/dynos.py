@@ -45,17 +45,23 @@ def _update(type_: str | None, body: FormationUpdate) -> Update:
     type_ = type_ or body.type or body.process
     if not type_:
         raise InvalidParams("Each formation update needs a type.")
-    quantity = body.quantity
+    quantity, op = body.quantity, "="
     if isinstance(quantity, str):
-        if not quantity.strip().lstrip("+").isdigit():
-            raise InvalidParams(f"Invalid quantity {quantity!r}.")
-        quantity = int(quantity)
+        # The Heroku CLI sends strings: "2", and "+1"/"-1" (relative) for `ps:scale web+1`.
+        text = quantity.strip()
+        if text[:1] in ("+", "-"):
+            op, text = text[0], text[1:]
+        if not text.isdigit():
+            raise InvalidParams(
+                f"Invalid quantity {quantity!r}: expected a number, +N or -N (relative)."
+            )
+        quantity = int(text)
     size = body.size
     if isinstance(body.dyno_size, dict):
         size = body.dyno_size.get("name") or size
     elif isinstance(body.dyno_size, str):
         size = body.dyno_size
-    return Update(type_, quantity, size)
+    return Update(type_, quantity, size, op)
 
 
 def _formation(ctx: CtxDep, user: UserDep, app: str) -> list[dict[str, Any]]:

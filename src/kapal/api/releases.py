@@ -1,4 +1,4 @@
-"""/apps/{app}/releases: list (with Range), info, rollback."""
+"""/apps/{app}/releases: list (with Range), info, a release's config vars, rollback."""
 
 from __future__ import annotations
 
@@ -58,6 +58,13 @@ def get_release(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, A
     with ctx.store.session() as s:
         row = find_app(s, user, app)
         return _json(s, row, find_release(s, row, ident), current_release(s, row))
+
+
+@router.get("/apps/{app}/releases/{ident}/config-vars")
+def get_release_config(app: str, ident: str, ctx: CtxDep, user: UserDep) -> dict[str, str]:
+    """The config vars the release ran with (`heroku releases:info`)."""
+    with ctx.store.session() as s:
+        return dict(find_release(s, find_app(s, user, app), ident).config)
 
 
 @router.post("/apps/{app}/releases", status_code=201)

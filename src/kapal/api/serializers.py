@@ -28,7 +28,12 @@ def app_json(
     owner: User,
     released_at: datetime | None = None,
     process_tier: str = "eco",
+    *,
+    slug_size: int | None = None,
+    repo_size: int | None = None,
 ) -> dict[str, Any]:
+    """`repo_size` and `slug_size` are always present: the Heroku CLI's apps:info fails on a
+    missing one (null shows as 0 B)."""
     return {
         "id": app.id,
         "name": app.name,
@@ -44,6 +49,14 @@ def app_json(
         "region": {"name": "local"},
         "generation": {"name": "cedar"},
         "process_tier": process_tier,
+        "repo_size": repo_size,
+        "slug_size": slug_size,
+        "create_status": "complete",
+        "acm": False,
+        "archived_at": None,
+        "internal_routing": None,
+        "space": None,
+        "team": None,
     }
 
 

@@ -72,6 +72,7 @@ Getting started:
 Commands that act on an app take -a APP; without it the app comes from the git remote
 `kapal` (or `heroku`) of the repository you are in. KAPAL_API_URL selects the Kapal
 (default http://localhost:5000); KAPAL_API_KEY overrides the token saved by kapal login.
+The official Heroku CLI works too: eval "$(kapal heroku-env)", then heroku login -i.
 """
 
 

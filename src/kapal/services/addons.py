@@ -28,7 +28,7 @@ from kapal.addons.partner import PartnerProvisioner
 from kapal.addons.provider import Provisioner, provisioner_for
 from kapal.domain.errors import Conflict, InvalidParams, KapalError, NotFound
 from kapal.domain.names import random_addon_name
-from kapal.services.access import find_app
+from kapal.services.access import find_app, may_use
 from kapal.services.addon_providers import partner_provisioner, partner_services, partners_of
 from kapal.services.context import Context
 from kapal.services.releases import derive_release, release_base, release_event
@@ -194,23 +194,81 @@ def _views(s: Session, addons: list[Addon]) -> list[AddonView]:
     return views
 
 
+def _attachments_named(s: Session, app: App, ident: str) -> list[Attachment]:
+    """The app's attachments that `ident` names: by id, by name (`DATABASE`) or by its
+    config var (`DATABASE_URL`), the `pg:psql DATABASE` style."""
+    return list(
+        s.scalars(
+            select(Attachment)
+            .where(
+                Attachment.app_id == app.id,
+                or_(
+                    Attachment.id == ident,
+                    Attachment.name.in_((ident, ident.removesuffix("_URL"))),
+                ),
+            )
+            .order_by(Attachment.created_at)
+        )
+    )
+
+
 def _find_addon(s: Session, app: App, ident: str) -> Addon:
-    """By id or name, within the app."""
+    """By id or name, within the app; else by one of the app's attachments."""
     addon = s.scalar(
         select(Addon).where(Addon.app_id == app.id, or_(Addon.id == ident, Addon.name == ident))
     )
     if addon is None:
-        # `pg:psql DATABASE` style: an attachment name or its config var.
-        attachment = s.scalar(
-            select(Attachment).where(
-                Attachment.app_id == app.id,
-                Attachment.name.in_((ident, ident.removesuffix("_URL"))),
-            )
-        )
+        attachment = next(iter(_attachments_named(s, app, ident)), None)
         addon = s.get(Addon, attachment.addon_id) if attachment else None
     if addon is None:
         raise NotFound(NOT_FOUND)
     return addon
+
+
+def resolve_addons(
+    ctx: Context,
+    user: User,
+    ident: str,
+    app_ident: str | None = None,
+    service: str | None = None,
+) -> list[AddonView]:
+    """Heroku's add-on resolver (`heroku addons:info DATABASE`): the add-ons the user may see
+    whose id or name is `ident`, and, given an app (or `app::NAME`), those attached to it as
+    `ident`; only the `service`'s when one is given. None is not found."""
+    if "::" in ident:  # `app::ATTACHMENT` names its own app
+        app_ident, ident = ident.split("::", 1)
+    with ctx.store.session() as s:
+        app = find_app(s, user, app_ident) if app_ident else None
+        found = {addon.id: addon for addon in _visible_addons(s, user, ident)}
+        for attachment in _attachments_named(s, app, ident) if app else []:
+            addon = s.get(Addon, attachment.addon_id)
+            if addon is not None:
+                found.setdefault(addon.id, addon)
+        views = [v for v in _views(s, list(found.values())) if _of_service(v, service)]
+    if not views:
+        raise NotFound(NOT_FOUND)
+    return views
+
+
+def find_user_addon(ctx: Context, user: User, ident: str) -> AddonView:
+    """An add-on by id or name (they are unique), if the user may use its app."""
+    with ctx.store.session() as s:
+        views = _views(s, _visible_addons(s, user, ident))
+    if not views:
+        raise NotFound(NOT_FOUND)
+    return views[0]
+
+
+def _visible_addons(s: Session, user: User, ident: str) -> list[Addon]:
+    """The add-ons with this id or name whose app the user may use."""
+    rows = s.scalars(select(Addon).where(or_(Addon.id == ident, Addon.name == ident)))
+    return [a for a in rows if (owner := s.get(App, a.app_id)) and may_use(user, owner)]
+
+
+def _of_service(view: AddonView, service: str | None) -> bool:
+    """Whether the add-on is of `service` (by its name, an alias or id); any without one."""
+    known = view.choice.service
+    return service is None or service in (view.addon.service, known.name, known.id, *known.aliases)
 
 
 def list_addons(ctx: Context, user: User, app_ident: str) -> list[AddonView]:
@@ -349,13 +407,7 @@ def _find_attachment(s: Session, user: User, app_ident: str | None, ident: str) 
         if attachment is not None:
             find_app(s, user, attachment.app_id)  # only the app's users may see it
     else:
-        app = find_app(s, user, app_ident)
-        attachment = s.scalar(
-            select(Attachment).where(
-                Attachment.app_id == app.id,
-                or_(Attachment.id == ident, Attachment.name == ident.removesuffix("_URL")),
-            )
-        )
+        attachment = next(iter(_attachments_named(s, find_app(s, user, app_ident), ident)), None)
     if attachment is None:
         raise NotFound(f"Couldn't find an add-on attachment named {ident}.")
     return attachment

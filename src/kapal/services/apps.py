@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from kapal.domain.errors import Conflict, InvalidParams
 from kapal.domain.names import random_app_name, validate_app_name
 from kapal.domain.uids import next_app_uid
-from kapal.services.access import find_app
+from kapal.services.access import check_self, find_app
 from kapal.services.addons import deprovision_app_addons
 from kapal.services.context import Context
 from kapal.services.releases import add_release
@@ -26,6 +27,27 @@ def get_app(ctx: Context, user: User, ident: str) -> App:
 def list_apps(ctx: Context, user: User) -> list[App]:
     with ctx.store.session() as s:
         return list(s.scalars(select(App).where(App.owner_id == user.id).order_by(App.name)))
+
+
+def list_user_apps(ctx: Context, user: User, who: str) -> list[App]:
+    """`GET /users/{who}/apps`: the apps of `who` (`~`, the user's id or email), as list_apps."""
+    check_self(user, who)
+    return list_apps(ctx, user)
+
+
+def repo_size(ctx: Context, app: App) -> int | None:
+    """Bytes of the app's bare git repository on disk; None before its first push."""
+    root = ctx.settings.repos_dir / f"{app.name}.git"
+    if not root.is_dir():
+        return None
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:  # git removed it meanwhile (gc, a finished push)
+                continue
+    return total
 
 
 def create_app(ctx: Context, user: User, name: str | None = None) -> App:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from kapal.domain.errors import InvalidParams, NotFound
 from kapal.domain.formation import (
     DEFAULT_SIZE,
+    ScaleChange,
     display_size,
     normalise_size,
     validate_quantity,
@@ -23,9 +24,13 @@ from kapal.store.models import App, Dyno, Formation, Slug, User, now
 
 @dataclass(frozen=True)
 class Update:
+    """One process type's change. `op` "+" or "-" makes `quantity` relative to the current
+    quantity (Heroku's `"quantity": "+1"`), as `ps:scale web+1`."""
+
     type: str
     quantity: int | None = None
     size: str | None = None
+    op: str = "="
 
 
 def process_types(s: Session, app: App) -> dict[str, str]:
@@ -89,21 +94,25 @@ def scale(ctx: Context, user: User, app_ident: str, updates: list[Update]) -> li
         raise InvalidParams("No formation updates given.")
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        rows = {f.type: f for f in s.scalars(select(Formation).where(Formation.app_id == app.id))}
+        # Locked: a relative update (web+1) reads the quantity it changes.
+        query = select(Formation).where(Formation.app_id == app.id).with_for_update()
+        rows = {f.type: f for f in s.scalars(query)}
+        # 404, as Heroku answers (its CLI then prints the message as it does before a push).
         if not rows:
-            raise InvalidParams(
+            raise NotFound(
                 f"No process types on {app.name}. Upload a Procfile to add process types."
             )
         changed = []
         for update in updates:
             row = rows.get(update.type)
             if row is None:
-                raise InvalidParams(
+                raise NotFound(
                     f"Couldn't find that process type ({update.type}). "
                     f"Process types: {', '.join(sorted(rows))}."
                 )
             if update.quantity is not None:
-                row.quantity = validate_quantity(update.quantity)
+                change = ScaleChange(update.type, update.op, update.quantity, None)
+                row.quantity = validate_quantity(change.apply(row.quantity))
             if update.size is not None:
                 row.size = normalise_size(update.size)
             changed.append(row)

@@ -136,7 +136,9 @@ def test_formation_and_dynos(client: TestClient, ctx: Context) -> None:
         json={"updates": [{"type": "worker", "quantity": 1}]},
         headers=auth,
     )
-    assert bad.status_code == 422
+    assert bad.status_code == 404
+    assert bad.json()["id"] == "not_found"
+    assert bad.json()["message"].startswith("Couldn't find that process type (worker).")
 
     run = client.post("/apps/my-app/dynos", json={"command": "ls", "attach": True}, headers=auth)
     assert run.status_code == 201

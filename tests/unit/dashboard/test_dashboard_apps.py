@@ -183,7 +183,7 @@ def test_formation_scale_and_dynos(browser: Browser, ctx: Context) -> None:
         f"/dashboard/apps/{name}/formation",
         data={"csrf_token": token, "type": "web", "quantity": "2"},
     )
-    assert r.status_code == 422
+    assert r.status_code == 404
     assert "No process types on scaled" in r.text
     deploy(ctx, name, {"web": "python app.py", "worker": "python worker.py"})
     with ctx.store.session() as s:

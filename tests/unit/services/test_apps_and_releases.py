@@ -93,12 +93,12 @@ def test_rollback_copies_slug_and_config(ctx: Context, user: User) -> None:
 
 def test_scale_validates_types_and_quantities(ctx: Context, user: User) -> None:
     app = apps.create_app(ctx, user, "my-app")
-    with pytest.raises(InvalidParams, match="No process types"):
+    with pytest.raises(NotFound, match="No process types"):
         formation.scale(ctx, user, "my-app", [formation.Update("web", 1)])
     deploy(ctx, user, app.id, {"web": "x"})
     [row] = formation.scale(ctx, user, "my-app", [formation.Update("web", 3, "Standard-2X")])
     assert (row.quantity, row.size) == (3, "standard-2x")
-    with pytest.raises(InvalidParams, match="process type"):
+    with pytest.raises(NotFound, match=r"Couldn't find that process type \(worker\)"):
         formation.scale(ctx, user, "my-app", [formation.Update("worker", 1)])
     with pytest.raises(InvalidParams, match="Quantity"):
         formation.scale(ctx, user, "my-app", [formation.Update("web", -1)])
