@@ -9,9 +9,13 @@ STAMP := $(VENV)/.installed
 # kapal-mysql: the -core packages have mariadbd and mariadb-install-db (which needs the
 # client's my_print_defaults) but no service, so the machine gets no MariaDB of its own.
 RUN_PACKAGES := git python3 python3-venv postgresql postgresql-client redis-server ca-certificates patchelf bubblewrap tini mariadb-server-core mariadb-client-core
-TEST_PACKAGES := chromium mariadb-client mariadb-server rabbitmq-server
+# nodejs and npm run the official Heroku CLI in tests/e2e/test_heroku_cli.py. NodeSource's
+# nodejs ships npm itself and conflicts with Debian's npm, so npm is asked for only when missing.
+TEST_PACKAGES := chromium mariadb-client mariadb-server rabbitmq-server nodejs $(if $(shell command -v npm),,npm)
+# The official Heroku CLI, from npm into a git-ignored directory (tests/heroku-cli/package-lock.json).
+HEROKU_CLI := tests/heroku-cli/node_modules/.bin/heroku
 
-.PHONY: up test lint types layers pytest bench system-packages test-packages test-services clean
+.PHONY: up test lint types layers pytest bench system-packages test-packages test-services heroku-cli clean
 
 up: system-packages $(STAMP)
 	$(BIN)/kapal up
@@ -28,8 +32,21 @@ types: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(HEROKU_CLI)
 	$(BIN)/pytest
+
+heroku-cli: $(HEROKU_CLI)
+
+# Reinstalled when the lock file is newer than the installed CLI (touch follows the .bin symlink
+# to the installed file, so the date is the install's whatever dates npm keeps). The CLI needs
+# Node.js 20; where the system's is older (Debian 12 has 18), Node 20's own npm package goes
+# beside it, and the test puts node_modules/.bin first on PATH.
+$(HEROKU_CLI): tests/heroku-cli/package-lock.json
+	npm ci --prefix tests/heroku-cli --no-audit --no-fund
+	@node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || \
+		npm install --prefix tests/heroku-cli --no-save --no-audit --no-fund \
+			"node-linux-$$(node -p process.arch)@20.20.2"
+	@touch $@
 
 bench: $(STAMP)
 	$(BIN)/python bench/deploy.py
