@@ -27,14 +27,18 @@ from kapal.api import (
     sources,
 )
 from kapal.api.limits import JsonBodyLimit
+from kapal.api.ratelimit import HOURLY, Buckets, PlatformHeaders
 from kapal.services.context import Context
 
 
-def create_api(ctx: Context, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
+def create_api(
+    ctx: Context, extra_routers: tuple[APIRouter, ...] = (), rate_limit: int = HOURLY
+) -> FastAPI:
     app = FastAPI(title="Kapal Platform API", version="3", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(JsonBodyLimit)
+    app.add_middleware(PlatformHeaders, buckets=Buckets(rate_limit))
     modules = (
         account,
         apps,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from kapal.api import serializers
@@ -13,6 +13,7 @@ from kapal.domain.errors import InvalidParams
 from kapal.services import dynos as dynos_service
 from kapal.services import formation as formation_service
 from kapal.services.apps import get_app
+from kapal.services.eco import scaling_notice
 from kapal.services.formation import Update
 
 router = APIRouter()
@@ -75,20 +76,28 @@ def list_formation(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]
     return _formation(ctx, user, app)
 
 
+def _warn_of_quota(response: Response, ctx: CtxDep, user: UserDep, app: str) -> None:
+    notice = scaling_notice(ctx, user, app)
+    if notice is not None:
+        response.headers["Warning-Message"] = notice  # the Heroku CLI prints it as a warning
+
+
 @router.patch("/apps/{app}/formation")
 def batch_update(
-    app: str, body: FormationBatch, ctx: CtxDep, user: UserDep
+    app: str, body: FormationBatch, response: Response, ctx: CtxDep, user: UserDep
 ) -> list[dict[str, Any]]:
     changed = formation_service.scale(ctx, user, app, [_update(None, u) for u in body.updates])
+    _warn_of_quota(response, ctx, user, app)
     types = {r.type for r in changed}
     return [f for f in _formation(ctx, user, app) if f["type"] in types]
 
 
 @router.patch("/apps/{app}/formation/{type_}")
 def update_one(
-    app: str, type_: str, body: FormationUpdate, ctx: CtxDep, user: UserDep
+    app: str, type_: str, body: FormationUpdate, response: Response, ctx: CtxDep, user: UserDep
 ) -> dict[str, Any]:
     formation_service.scale(ctx, user, app, [_update(type_, body)])
+    _warn_of_quota(response, ctx, user, app)
     return next(f for f in _formation(ctx, user, app) if f["type"] == type_)
 
 

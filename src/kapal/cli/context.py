@@ -15,7 +15,7 @@ import click
 import httpx
 
 from kapal.cli import gitremote, netrc
-from kapal.cli.errors import CliError
+from kapal.cli.errors import PREFIX, CliError
 from kapal.client import KapalClient
 
 DEFAULT_API_URL = "http://localhost:5000"
@@ -74,8 +74,15 @@ class CliEnv:
         token = self.token() if authenticated else None
         if authenticated and token is None:
             raise CliError(NOT_LOGGED_IN)
-        client = KapalClient(self.api_url, token, transport=self.transport)
-        click.get_current_context().call_on_close(client.close)
+        # Notices (Warning-Message) are printed when the command ends, not inside its
+        # `Doing X... done` line.
+        warnings: list[str] = []
+        client = KapalClient(
+            self.api_url, token, transport=self.transport, on_warning=warnings.append
+        )
+        context = click.get_current_context()
+        context.call_on_close(client.close)
+        context.call_on_close(lambda: _print_warnings(warnings))
         return client
 
     def resolve_app(self, app: str | None) -> str:
@@ -88,6 +95,11 @@ class CliEnv:
         if inferred is None:
             raise CliError(NO_APP)
         return inferred
+
+
+def _print_warnings(texts: list[str]) -> None:
+    for text in texts:
+        click.echo(f"{PREFIX}Warning: {text}", err=True)
 
 
 pass_env = click.make_pass_decorator(CliEnv)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Self, cast
 from urllib.parse import quote
@@ -46,9 +46,13 @@ class KapalClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        # Notices the API sends in Warning-Message headers, each passed on once.
+        self.on_warning = on_warning
+        self._warned: set[str] = set()
         # The token is added per API request, never as a default header: stream URLs
         # (logplex_url) carry their own capability and may live on another host.
         self._http = httpx.Client(
@@ -93,9 +97,18 @@ class KapalClient:
             )
         except httpx.TransportError as exc:
             raise KapalConnectionError(self.base_url, str(exc) or type(exc).__name__) from exc
+        self._pass_warnings(response)
         if response.is_error:
             raise api_error(response)
         return response
+
+    def _pass_warnings(self, response: httpx.Response) -> None:
+        if self.on_warning is None:
+            return
+        for text in response.headers.get_list("Warning-Message"):
+            if text not in self._warned:
+                self._warned.add(text)
+                self.on_warning(text)
 
     @contextmanager
     def stream(

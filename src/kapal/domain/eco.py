@@ -55,6 +55,22 @@ class Quota:
             "apps": [{"app_uuid": app, "quota_used": used} for app, used in self.apps.items()],
         }
 
+    def notice(self) -> str | None:
+        """What to tell the owner of an eco app scaled when a tenth of the hours or less is
+        left (Heroku sends such notices by email; Kapal in a Warning-Message header)."""
+        left = self.account_quota - self.quota_used
+        if self.exhausted:
+            return (
+                "Your eco dyno hours are used up this month: your eco apps sleep until the "
+                "month turns."
+            )
+        if left * 10 <= self.account_quota:
+            return (
+                f"Your eco dyno hours are nearly used up: {_hours_minutes(left)} left this "
+                "month. Then your eco apps sleep until the month turns."
+            )
+        return None
+
 
 def quota_seconds(hours: float) -> int:
     return int(hours * 3600)

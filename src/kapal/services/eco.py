@@ -8,8 +8,9 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kapal.domain.eco import Quota, month_of, process_tier, quota_seconds
+from kapal.domain.eco import ECO, Quota, month_of, process_tier, quota_seconds
 from kapal.domain.errors import NotFound
+from kapal.services.access import find_app
 from kapal.services.context import Context
 from kapal.store.eco import usage_by_app
 from kapal.store.models import App, Formation, User
@@ -25,6 +26,14 @@ def get_quota(ctx: Context, user: User, account: str, now: float | None = None) 
             app_id: round(seconds) for app_id, seconds in usage_by_app(s, user.id, month).items()
         }
     return Quota(quota_seconds(ctx.settings.eco_quota_hours), sum(apps.values()), apps)
+
+
+def scaling_notice(ctx: Context, user: User, app_ident: str) -> str | None:
+    """The eco quota's notice (`Quota.notice`) if the app runs eco dynos."""
+    with ctx.store.session() as s:
+        if app_process_tier(s, find_app(s, user, app_ident)) != ECO:
+            return None
+    return get_quota(ctx, user, "~").notice()
 
 
 def app_process_tier(s: Session, app: App) -> str:

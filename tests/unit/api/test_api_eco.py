@@ -5,6 +5,7 @@ the app's process tier."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from kapal.entrypoints.agent_store import AgentStore
 from kapal.entrypoints.router_store import RouterStore
 from kapal.runtime.state import DynoRow
 from kapal.services.context import Context
+from kapal.settings import Settings
 from kapal.store.models import App, AppActivity, Formation, Release, Slug
 
 QUOTA = "/accounts/~/actions/get-quota"
@@ -100,3 +102,35 @@ def test_the_agent_and_the_router_read_requests_sleep_and_the_quota(ctx: Context
         assert [(d["name"], d["state"]) for d in dynos] == [("web.1", "idle")]
         agent.close()
         router.close()
+
+
+def test_scaling_an_eco_app_warns_when_its_hours_are_nearly_or_all_used(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/k.db", eco_quota_hours=10.0
+    )
+    ctx = Context.create(settings)
+    with TestClient(create_api(ctx)) as client:
+        auth = signup(client)
+        app_id = _app(ctx, client, auth, "thrifty")
+        agent = AgentStore(ctx.store.url)
+        agent.read()
+        month = month_of(time.time())
+
+        def scale(size: str = "eco") -> str | None:
+            body = {"updates": [{"type": "web", "quantity": "1", "size": size}]}
+            response = client.patch("/apps/thrifty/formation", json=body, headers=auth)
+            assert response.status_code == 200
+            return response.headers.get("Warning-Message")
+
+        agent.add_eco_usage({(app_id, month): 8 * 3600.0})  # 2 of 10 hours left
+        assert scale() is None
+        agent.add_eco_usage({(app_id, month): 1.5 * 3600.0})  # half an hour left
+        assert scale() == (
+            "Your eco dyno hours are nearly used up: 0h 30m left this month. "
+            "Then your eco apps sleep until the month turns."
+        )
+        assert scale("basic") is None  # not an eco app any more
+        agent.add_eco_usage({(app_id, month): 3600.0})
+        assert "are used up this month" in (scale() or "")
+        agent.close()
+    ctx.close()

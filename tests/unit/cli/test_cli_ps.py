@@ -299,3 +299,20 @@ def test_stop_of_an_unknown_dyno(kapal: Kapal, fake: FakeApi) -> None:
         1,
         f"Stopping dyno web.9 on ⬢ demo... !\n ▸    {message}\n",
     )
+
+
+def test_a_notice_from_the_api_is_printed_after_the_action(kapal: Kapal, fake: FakeApi) -> None:
+    notice = "Your eco dyno hours are nearly used up: 0h 30m left this month."
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = echo_formation(request)
+        response.headers["Warning-Message"] = notice
+        return response
+
+    fake.on("GET", "/apps/demo/formation", [formation("web", 1)])
+    fake.on("PATCH", "/apps/demo/formation", handler=answer)
+    result = kapal("ps:scale", "-a", "demo", "web=1")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"Scaling dynos... done, now running web at 1:Eco\n ▸    Warning: {notice}\n"
+    )

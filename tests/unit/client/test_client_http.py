@@ -220,3 +220,25 @@ def test_stream_log_errors_never_show_the_secret_url(
 def test_sse_data() -> None:
     lines = iter(["id: 1", "data: hello", "", ": keep-alive", "data:x", "retry: 3000", ""])
     assert list(sse_data(lines)) == ["hello", "x"]
+
+
+def test_each_warning_message_is_passed_on_once_errors_included() -> None:
+    seen: list[str] = []
+    answers = iter(
+        [
+            httpx.Response(
+                200, json={}, headers=[("Warning-Message", "a"), ("Warning-Message", "b")]
+            ),
+            httpx.Response(200, json={}, headers={"Warning-Message": "a"}),
+            httpx.Response(
+                403, json={"id": "forbidden", "message": "no"}, headers={"Warning-Message": "c"}
+            ),
+        ]
+    )
+    transport = httpx.MockTransport(lambda _: next(answers))
+    with KapalClient(BASE, "t", transport=transport, on_warning=seen.append) as client:
+        client.request("GET", "/account")
+        client.request("GET", "/account")
+        with pytest.raises(KapalApiError):
+            client.request("GET", "/account")
+    assert seen == ["a", "b", "c"]
