@@ -1,7 +1,7 @@
 """The official Heroku CLI (npm `heroku`, installed by `make test` into tests/heroku-cli) through
 Heroku's Getting Started tutorial against a running Kapal: login, create, git push over the
-HTTPS remote the CLI adds, scale, logs, config, releases, rollback, run, Postgres, maintenance,
-domains, destroy. A network guard preloaded into every node process the CLI starts records each
+HTTPS remote the CLI adds, scale, logs, config, releases, rollback, run, Postgres (pg:psql and
+pg:info), maintenance, domains, destroy. A network guard preloaded into every node process the CLI starts records each
 connection and refuses any host but localhost, so nothing may leave this machine."""
 
 from __future__ import annotations
@@ -405,6 +405,11 @@ def test_heroku_cli_tutorial(kapal_server: KapalServer, hana: User) -> None:
     psql = heroku("pg:psql", "-c", "select 1+1 as two", cwd=repo)
     assert psql.stdout == " two \n-----\n   2\n(1 row)\n\n", psql.stdout
     assert f"--> Connecting to {database}" in psql.stderr
+    # pg:info asks Heroku's data API, which HEROKU_DATA_HOST sends to Kapal.
+    pg_info = heroku("pg:info", cwd=repo)
+    assert pg_info.stdout.startswith("=== DATABASE_URL\n"), pg_info.stdout
+    assert re.search(r"^Status: +Available$", pg_info.stdout, re.M), pg_info.stdout
+    assert re.search(rf"^Add-on: +{database}$", pg_info.stdout, re.M), pg_info.stdout
 
     # Maintenance mode: the router answers 503 until it is off again.
     on = heroku("maintenance:on", cwd=repo)

@@ -1,5 +1,7 @@
 """Kapal's own routes for the `pg:*` commands (Heroku serves these from a separate data API):
-/apps/{app}/pg-databases[/{database}], named by attachment, config var or add-on name."""
+/apps/{app}/pg-databases[/{database}], named by attachment, config var or add-on name; and
+the one path of that data API `heroku pg:info` reads, /client/v11/databases/{add-on}, which the
+Heroku CLI sends here once HEROKU_DATA_HOST names Kapal's host (`kapal heroku-env`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from kapal.addons.postgres_database import Backend
 from kapal.api.deps import CtxDep, UserDep
 from kapal.api.serializers import app_ref, ts
 from kapal.services import pg as pg_service
+from kapal.services.addons import find_user_addon
 from kapal.services.pg import MB, DatabaseReport, PgDatabase, info_rows
 from kapal.services.pg_credentials import rotate_credentials
 from kapal.services.pg_promote import promote
@@ -78,6 +81,15 @@ def list_databases(app: str, ctx: CtxDep, user: UserDep) -> list[dict[str, Any]]
 def get_database(app: str, database: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     (report,) = pg_service.database_reports(ctx, user, app, database)
     return _report_json(report)
+
+
+@router.get("/client/v11/databases/{addon}")
+def data_api_database(addon: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
+    """A database as Heroku's data API shows it: `info` rows, and its URL (`resource_url`),
+    by which the CLI finds the config vars that hold it."""
+    view = find_user_addon(ctx, user, addon)
+    (report,) = pg_service.database_reports(ctx, user, view.app.id, view.addon.name)
+    return {**_report_json(report), "resource_url": view.addon.config.get("URL")}
 
 
 @router.get(BASE + "/sessions")

@@ -4,7 +4,8 @@ The Heroku CLI sends its token only to localhost or 127.0.0.1, always makes its 
 `https://<HEROKU_GIT_HOST>/<app>.git`, and attaches `heroku run` over TLS it verifies; so the
 lines name the API on localhost, git on Kapal's HTTPS port, and Kapal's local CA for Node
 (NODE_EXTRA_CA_CERTS) and for git (http.<url>.sslCAInfo, scoped to that one URL). The rest keep
-the token on this machine: no telemetry, no update checks, the account side call to Kapal."""
+the token on this machine: no telemetry, no update checks, the account side call and the data
+API calls (`pg:info`: api.data.heroku.com by default, sent the token) to Kapal."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def heroku_env(env: CliEnv) -> None:
         f"export HEROKU_HOST={api}",
         f"export HEROKU_PARTICLEBOARD_URL={api}",  # the CLI's account side call stays here
         f"export HEROKU_GIT_HOST={git_host}",
+        # `pg:*` calls Heroku's data API, with the token, on this host and HEROKU_HOST's port.
+        f"export HEROKU_DATA_HOST={host}",
         "export DISABLE_TELEMETRY=true",
         "export HEROKU_SKIP_NEW_VERSION_CHECK=true",
         "export HEROKU_DISABLE_AUTOUPDATE=1",

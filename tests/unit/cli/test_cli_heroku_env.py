@@ -39,6 +39,7 @@ def test_the_lines_point_the_heroku_cli_at_kapal_and_keep_the_token_here(
         "HEROKU_HOST": "http://localhost:5000",
         "HEROKU_PARTICLEBOARD_URL": "http://localhost:5000",
         "HEROKU_GIT_HOST": "localhost:5443",
+        "HEROKU_DATA_HOST": "localhost",
         "DISABLE_TELEMETRY": "true",
         "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
         "HEROKU_DISABLE_AUTOUPDATE": "1",
