@@ -1,8 +1,9 @@
 """The official Heroku CLI (npm `heroku`, installed by `make test` into tests/heroku-cli) through
 Heroku's Getting Started tutorial against a running Kapal: login, create, git push over the
 HTTPS remote the CLI adds, scale, logs, config, releases, rollback, run, Postgres (pg:psql and
-pg:info), maintenance, domains, destroy. A network guard preloaded into every node process the CLI starts records each
-connection and refuses any host but localhost, so nothing may leave this machine."""
+pg:info), maintenance, domains, destroy. A network guard preloaded into every node process the
+CLI starts records each connection and refuses any host but localhost, so nothing may leave
+this machine."""
 
 from __future__ import annotations
 
