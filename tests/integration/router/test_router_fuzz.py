@@ -195,8 +195,11 @@ def _chunked_end(data: bytes, pos: int) -> int | None:
             return None
 
 
-def exchange(port: int, request: bytes, *, cut_short: bool = False) -> tuple[bytes, bool]:
-    """Send `request`, read until the router closes, or is quiet after whole responses."""
+def exchange(
+    port: int, request: bytes, *, cut_short: bool = False, answer_due: bool = False
+) -> tuple[bytes, bool]:
+    """Send `request`, read until the router closes, or is quiet after whole responses. With
+    `answer_due` (a whole request was sent), silence before the first byte is not an end."""
     # A HEAD request's answer has no body, whatever its Content-Length says.
     # (The router answers a malformed request that starts with HEAD as HEAD too.)
     head_only = re.search(rb"(?:\A|[\r\n])HEAD", request) is not None
@@ -211,6 +214,9 @@ def exchange(port: int, request: bytes, *, cut_short: bool = False) -> tuple[byt
             try:
                 data = sock.recv(65536)
             except TimeoutError:
+                if answer_due and not received:
+                    # A router under load may take longer than QUIET to begin its answer.
+                    continue
                 if check_responses(received, eof=False, head_only=head_only, cut_short=cut_short):
                     return received, False
                 continue
@@ -225,13 +231,29 @@ def exchange(port: int, request: bytes, *, cut_short: bool = False) -> tuple[byt
 
 def serves(port: int) -> None:
     good = b"GET /echo HTTP/1.1\r\nHost: demo.localhost\r\nConnection: close\r\n\r\n"
-    answer, _ = exchange(port, good)
-    if answer == b"":
-        # Seen once in a full-suite run under load (2026-11-27), never alone: a fresh
-        # connection closed without an answer. An open bug, in the closing note of that stop;
-        # a router that stopped serving still fails the second try.
-        answer, _ = exchange(port, good)
+    answer, _ = exchange(port, good, answer_due=True)
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+
+
+def test_an_answer_that_is_due_is_waited_for_however_late_it_begins() -> None:
+    # Under full-suite load the router once took longer than QUIET to begin answering
+    # `serves()`, and the empty read was taken for a whole answer of no responses.
+    late = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def answer_late() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                time.sleep(QUIET * 6)
+                conn.sendall(late)
+
+        thread = threading.Thread(target=answer_late, name="late-answer", daemon=True)
+        thread.start()
+        request = b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n"
+        answer, closed = exchange(server.getsockname()[1], request, answer_due=True)
+        thread.join(DEADLINE)
+    assert (answer, closed) == (late, True)
 
 
 def mostly(
@@ -402,7 +424,7 @@ def test_any_dyno_answer_reaches_the_client_well_formed_or_as_an_error(
 ) -> None:
     live.raw.answer = answer
     request = b"GET /x HTTP/1.1\r\nHost: raw.localhost\r\n\r\n"
-    received, closed = exchange(live.port, request, cut_short=True)
+    received, closed = exchange(live.port, request, cut_short=True, answer_due=True)
     event(f"{received[:12]!r} {'closed' if closed else 'left open'}")
     assert received.startswith(b"HTTP/1.1 "), received  # never nothing, never a bare close
     serves(live.port)
