@@ -9,7 +9,6 @@ import logging
 import os
 import pwd
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -20,9 +19,10 @@ from urllib.parse import quote
 import pymysql
 
 from kapal.addons.errors import ClusterError
+from kapal.addons.managed_server import ServerUser, ensure_admin_password, log_tail
 from kapal.addons.mysql import native_hash
 from kapal.settings import Settings
-from kapal.system_users import RunAs, ensure_system_user
+from kapal.system_users import RunAs
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,7 @@ class ManagedMariaDB:
         self.password_file = settings.secrets_dir / "mysql-admin"
         self.mariadbd = mariadbd
         self.install_db = install_db
-        self._system_user = system_user
-        self._ids: tuple[int, int] | None = None
+        self._user = ServerUser(system_user)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -136,13 +135,13 @@ class ManagedMariaDB:
         """mariadb-install-db once. A half-made data directory from a crash is made again."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
-        self._own(self.root)
+        self._user.own(self.root)
         if os.geteuid() == 0:
-            uid, gid = self._owner()
-            closed = RunAs(self._system_user, uid, gid).unreachable(self.root)
+            uid, gid = self._user.ids()
+            closed = RunAs(self._user.name, uid, gid).unreachable(self.root)
             if closed is not None:
                 raise ClusterError(
-                    f"{closed} is not traversable by user {self._system_user}, which runs "
+                    f"{closed} is not traversable by user {self._user.name}, which runs "
                     f"MariaDB in {self.root}: `chmod o+x {closed}` or choose another "
                     "KAPAL_DATA_DIR."
                 )
@@ -159,12 +158,12 @@ class ManagedMariaDB:
                 f"`apt-get install {PACKAGES}`, or set KAPAL_MYSQL_ADMIN_URL to use another "
                 "server."
             )
-        password = self._admin_password()
+        password = ensure_admin_password(self.password_file)
         building = self.root / "data.init"
         shutil.rmtree(building, ignore_errors=True)
-        self._write_private(self.conf_file, server_conf(self.root, self.port))
+        self._user.write_private(self.conf_file, server_conf(self.root, self.port))
         extra = self.root / ".admin.sql"
-        self._write_private(extra, admin_sql(native_hash(password)))
+        self._user.write_private(extra, admin_sql(native_hash(password)))
         try:
             self._install(building, extra)
         finally:
@@ -189,7 +188,7 @@ class ManagedMariaDB:
         """Initialise if needed and start the server (or reuse the one running), then wait
         until it accepts the admin's connections."""
         self.initialise()
-        self._write_private(self.conf_file, server_conf(self.root, self.port))
+        self._user.write_private(self.conf_file, server_conf(self.root, self.port))
         if self.pid() is None:
             self._spawn()
         try:
@@ -220,8 +219,6 @@ class ManagedMariaDB:
             self._process = None
 
     def _install(self, building: Path, extra: Path) -> None:
-        uid, gid = self._owner()
-        as_other = os.geteuid() == 0
         # Run as the server's user, never with --user: as root, the script would also make
         # the PAM plugin's helper setuid root and hand its directory to that user.
         argv = [
@@ -238,10 +235,7 @@ class ManagedMariaDB:
                 argv,
                 env=_ENV,
                 cwd=self.root,
-                user=uid if as_other else None,
-                group=gid if as_other else None,
-                extra_groups=[] if as_other else None,
-                umask=0o077,
+                **self._user.run_options(),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -251,32 +245,27 @@ class ManagedMariaDB:
         except subprocess.TimeoutExpired:
             raise ClusterError(
                 f"mariadb-install-db did not finish within {INSTALL_TIMEOUT:.0f} s"
-                f"{self._log_tail()}"
+                f"{log_tail(self.log_file)}"
             ) from None
         if result.returncode != 0:
             output = (result.stderr or result.stdout).strip().splitlines()[:5]
             raise ClusterError(
                 f"mariadb-install-db failed with status {result.returncode}: "
-                f"{' '.join(output)}{self._log_tail()}"
+                f"{' '.join(output)}{log_tail(self.log_file)}"
             )
 
     def _spawn(self) -> None:
         """mariadbd in a session of its own (Ctrl-C in `kapal up`'s terminal is for Kapal,
         which stops it last); what it says before its error log opens goes there too."""
-        uid, gid = self._owner()
-        as_other = os.geteuid() == 0
         self.pid_file.unlink(missing_ok=True)  # a killed server's, whose pid may be reused
         fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._own(self.log_file)
+        self._user.own(self.log_file)
         try:
             self._process = subprocess.Popen(
                 [str(self.mariadbd), f"--defaults-file={self.conf_file}"],
                 env=_ENV,
                 cwd=self.root,
-                user=uid if as_other else None,
-                group=gid if as_other else None,
-                extra_groups=[] if as_other else None,
-                umask=0o077,
+                **self._user.run_options(),
                 stdin=subprocess.DEVNULL,
                 stdout=fd,
                 stderr=fd,
@@ -288,7 +277,7 @@ class ManagedMariaDB:
             os.close(fd)
 
     def _wait_ready(self, timeout: float) -> None:
-        password = self._admin_password()
+        password = ensure_admin_password(self.password_file)
         deadline = time.monotonic() + timeout
         pause = 0.01
         while True:
@@ -313,12 +302,13 @@ class ManagedMariaDB:
                 status = self._process.returncode if self._process else None
                 raise ClusterError(
                     f"MariaDB exited{'' if status is None else f' with status {status}'} "
-                    f"before it accepted connections on 127.0.0.1:{self.port}{self._log_tail()}"
+                    f"before it accepted connections on 127.0.0.1:{self.port}"
+                    f"{log_tail(self.log_file)}"
                 )
             if time.monotonic() > deadline:
                 raise ClusterError(
                     f"MariaDB did not accept connections on 127.0.0.1:{self.port} within "
-                    f"{timeout:.0f} s ({last}){self._log_tail()}"
+                    f"{timeout:.0f} s ({last}){log_tail(self.log_file)}"
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
@@ -339,48 +329,6 @@ class ManagedMariaDB:
         comm, _, rest = stat.partition("(")[2].rpartition(")")
         alive = rest.split()[:1] != ["Z"]
         return alive and comm == self.mariadbd.name[:15] and cwd == str(self.data_dir.resolve())
-
-    def _owner(self) -> tuple[int, int]:
-        """Root runs MariaDB as the system user; anyone else runs it as themselves."""
-        if self._ids is None:
-            if os.geteuid() == 0:
-                entry = ensure_system_user(self._system_user)
-                self._ids = (entry.pw_uid, entry.pw_gid)
-            else:
-                self._ids = (os.geteuid(), os.getegid())
-        return self._ids
-
-    def _own(self, path: Path) -> None:
-        if os.geteuid() == 0:
-            os.chown(path, *self._owner())
-
-    def _admin_password(self) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return self.password_file.read_text().strip()
-        password = secrets.token_urlsafe(32)
-        self.password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.password_file.with_name(self.password_file.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-        tmp.rename(self.password_file)
-        return password
-
-    def _write_private(self, path: Path, text: str) -> None:
-        """A 0600 file owned by the server's user."""
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        self._own(path)
-
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return "\n" + self.log_file.name + ":\n" + "\n".join(tail) if tail else ""
 
 
 def admin_url(settings: Settings) -> str:

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 import shutil
 import stat
 import subprocess
@@ -14,8 +12,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from kapal.addons.errors import ClusterError
+from kapal.addons.managed_server import ServerUser, ensure_admin_password, log_tail
 from kapal.settings import Settings
-from kapal.system_users import ensure_system_user
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +55,7 @@ class ManagedCluster:
         self.port = settings.postgres_port
         self.password_file = settings.secrets_dir / "postgres-admin"
         self._bin_dir = bin_dir
-        self._system_user = system_user
-        self._ids: tuple[int, int] | None = None
+        self._user = ServerUser(system_user)
 
     @property
     def data_dir(self) -> Path:
@@ -87,14 +84,14 @@ class ManagedCluster:
 
     def initialise(self) -> None:
         """initdb once. A half-made cluster from a crash is thrown away and made again."""
-        uid, gid = self._owner()
+        uid, gid = self._user.ids()
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         if os.geteuid() == 0:
             os.chown(self.root, uid, gid)
             self._check_reachable(uid, gid)
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
-        self._own(self.socket_dir)
+        self._user.own(self.socket_dir)
         if (self.data_dir / "PG_VERSION").exists():
             if not self.password_file.exists():
                 raise ClusterError(
@@ -102,11 +99,11 @@ class ManagedCluster:
                     "is gone: restore it, or move the data directory away to start afresh."
                 )
             return
-        password = self._admin_password()
+        password = ensure_admin_password(self.password_file)
         building = self.root / "data.initdb"
         shutil.rmtree(building, ignore_errors=True)
         pwfile = self.root / ".initdb-password"
-        self._write_private(pwfile, password + "\n")
+        self._user.write_private(pwfile, password + "\n")
         try:
             self._run(
                 [
@@ -142,7 +139,7 @@ class ManagedCluster:
     def ensure_running(self) -> None:
         """Initialise if needed and start the server; does nothing if it already runs."""
         self.initialise()
-        self._write_private(
+        self._user.write_private(
             self.data_dir / "kapal.conf",
             "listen_addresses = '127.0.0.1'\n"
             f"port = {self.port}\n"
@@ -173,21 +170,6 @@ class ManagedCluster:
             self._bin_dir = find_bin_dir()
         return self._bin_dir
 
-    def _owner(self) -> tuple[int, int]:
-        """Root runs PostgreSQL as the system user; anyone else runs it as themselves."""
-        if self._ids is None:
-            if os.geteuid() == 0:
-                entry = ensure_system_user(self._system_user)
-                self._ids = (entry.pw_uid, entry.pw_gid)
-            else:
-                self._ids = (os.geteuid(), os.getegid())
-        return self._ids
-
-    def _own(self, path: Path) -> None:
-        if os.geteuid() == 0:
-            uid, gid = self._owner()
-            os.chown(path, uid, gid)
-
     def _check_reachable(self, uid: int, gid: int) -> None:
         """Fail clearly when a parent directory keeps the PostgreSQL user out."""
         for parent in self.root.parents:
@@ -201,45 +183,19 @@ class ManagedCluster:
                 continue
             raise ClusterError(
                 f"{parent} (mode {stat.filemode(mode)}) is not traversable by user "
-                f"{self._system_user}, which runs PostgreSQL in {self.root}: "
+                f"{self._user.name}, which runs PostgreSQL in {self.root}: "
                 f"`chmod o+x {parent}` or choose another KAPAL_DATA_DIR."
             )
-
-    def _admin_password(self) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return self.password_file.read_text().strip()
-        password = secrets.token_urlsafe(32)
-        self.password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.password_file.with_name(self.password_file.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-        tmp.rename(self.password_file)
-        return password
-
-    def _write_private(self, path: Path, text: str) -> None:
-        """A 0600 file owned by the PostgreSQL user."""
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        self._own(path)
 
     def _run(
         self, argv: list[str], *, what: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        uid, gid = self._owner()
-        as_other = os.geteuid() == 0
         try:
             result = subprocess.run(
                 argv,
                 env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
                 cwd=self.root,
-                user=uid if as_other else None,
-                group=gid if as_other else None,
-                extra_groups=[] if as_other else None,
-                umask=0o077,
+                **self._user.run_options(),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -251,16 +207,9 @@ class ManagedCluster:
         if check and result.returncode != 0:
             raise ClusterError(
                 f"{what} failed with status {result.returncode}: "
-                f"{(result.stderr or result.stdout).strip()}{self._log_tail()}"
+                f"{(result.stderr or result.stdout).strip()}{log_tail(self.log_file)}"
             )
         return result
-
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return "\n" + self.log_file.name + ":\n" + "\n".join(tail) if tail else ""
 
 
 def admin_url(settings: Settings) -> str:
