@@ -86,7 +86,7 @@ def set_schedule(
     spec = parse_at(at)
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        addon = postgres_addon(s, app, database)
+        addon = postgres_addon(s, user, app, database)
         row = s.get(PgBackupSchedule, addon.id)
         if row is None:
             row = PgBackupSchedule(addon_id=addon.id, hour=spec.hour, timezone=spec.timezone)
@@ -100,7 +100,7 @@ def set_schedule(
 def remove_schedule(ctx: Context, user: User, app_ident: str, database: str | None) -> ScheduleView:
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        addon = postgres_addon(s, app, database)
+        addon = postgres_addon(s, user, app, database)
         row = s.get(PgBackupSchedule, addon.id)
         if row is None:
             raise NotFound(f"{addon.name} has no backup schedule.")

@@ -14,24 +14,24 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kapal.addons.catalog import POSTGRESQL, find_service
+from kapal.addons.naming import PRIMARY
 from kapal.addons.pgbackups import PARTIAL, BackupError, Credentials, PgTools
 from kapal.domain.errors import Conflict, NotFound
 from kapal.domain.pgbackups import backup_name, is_backup_ref, parse_backup_ref
 from kapal.services.access import find_app
 from kapal.services.context import Context
+from kapal.services.pg import find_database
 from kapal.settings import Settings
-from kapal.store.models import Addon, App, Attachment, PgBackup, User, now
+from kapal.store.models import Addon, App, PgBackup, User, now
 
 log = logging.getLogger(__name__)
 
 RUNNING, SUCCEEDED, FAILED, DELETED = "running", "succeeded", "failed", "deleted"
 INTERRUPTED = "The backup was interrupted: Kapal's API stopped while it ran."
-NO_DATABASE = "Couldn't find that database."
 
 
 @dataclass(frozen=True)
@@ -56,26 +56,10 @@ def backup_file(settings: Settings, backup: PgBackup) -> Path:
     return settings.backups_dir / backup.app_id / f"{backup.id}.dump"
 
 
-def postgres_addon(s: Session, app: App, ident: str | None) -> Addon:
-    """The app's Postgres add-on by attachment (`DATABASE`), config var (`DATABASE_URL`),
-    name or id; DATABASE when `ident` is None."""
-    key = ident or "DATABASE"
-    addon = s.scalar(
-        select(Addon).where(Addon.app_id == app.id, or_(Addon.id == key, Addon.name == key))
-    )
-    if addon is None:
-        attachment = s.scalar(
-            select(Attachment).where(
-                Attachment.app_id == app.id,
-                Attachment.name.in_((key, key.removesuffix("_URL"))),
-            )
-        )
-        addon = s.get(Addon, attachment.addon_id) if attachment else None
-    if addon is None or find_service(addon.service) is not POSTGRESQL:
-        raise NotFound(f"{NO_DATABASE} {app.name} has no Postgres database {key}.")
-    if addon.state != "provisioned":
-        raise Conflict(f"{addon.name} is {addon.state}; try again when it is provisioned.")
-    return addon
+def postgres_addon(s: Session, user: User, app: App, ident: str | None) -> Addon:
+    """The app's Postgres database, its own or attached, as pg:info names it (attachment,
+    config var, add-on name or id; `pg.find_database`); DATABASE when `ident` is None."""
+    return find_database(s, user, app.id, ident or PRIMARY).addon
 
 
 def _find_backup(s: Session, app: App, ident: str) -> PgBackup:
@@ -119,7 +103,7 @@ def start_capture(
         try:
             with ctx.store.session() as s:
                 app = find_app(s, user, app_ident)
-                return start_row(s, app, postgres_addon(s, app, database), kind)
+                return start_row(s, app, postgres_addon(s, user, app, database), kind)
         except IntegrityError:  # another capture took the number (PostgreSQL store)
             if attempt == 2:
                 raise Conflict("Another backup started at the same moment; try again.") from None
@@ -253,7 +237,7 @@ def restore_backup(
     tools = tools or PgTools()
     with ctx.store.session() as s:
         app = find_app(s, user, app_ident)
-        target = postgres_addon(s, app, database)
+        target = postgres_addon(s, user, app, database)
         source = _restore_source(s, user, app, target, backup)
         path = backup_file(ctx.settings, source.backup)
         if not path.is_file():

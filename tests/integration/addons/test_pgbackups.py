@@ -17,7 +17,7 @@ from kapal.addons.pgbackups import Credentials, PgTools
 from kapal.addons.postgres_cluster import find_bin_dir
 from kapal.domain.errors import Conflict, Forbidden, NotFound
 from kapal.services import pgbackups
-from kapal.services.addons import create_addon, destroy_addon
+from kapal.services.addons import attach_addon, create_addon, destroy_addon, list_addons
 from kapal.services.apps import create_app, destroy_app
 from kapal.services.auth import signup
 from kapal.services.config import get_config
@@ -134,6 +134,23 @@ def test_restore_into_another_database_and_from_another_app(
     done = pgbackups.restore_backup(ctx, user, "staging", "demo::b001", None)
     assert (done.source.app.name, done.safety_copy.app.name) == ("demo", "staging")
     assert notes(staging) == ROWS
+
+
+def test_a_database_attached_from_another_app_is_named_as_pg_info_names_it(
+    ctx: Context, user: User, url: str
+) -> None:
+    """`kapal pg:backups:capture` sends the add-on's name; an attached one is found too."""
+    create_app(ctx, user, "reporting")
+    [addon] = list_addons(ctx, user, "demo")
+    attach_addon(ctx, user, addon.addon.name, "reporting", "SHARED")
+    for name in (addon.addon.name, "SHARED", "SHARED_URL"):
+        view = pgbackups.capture(ctx, user, "reporting", name)
+        assert view.backup.status == "succeeded", view.backup.error
+    with pytest.raises(NotFound, match="Unknown database: NOPE"):
+        pgbackups.capture(ctx, user, "reporting", "NOPE")
+    create_app(ctx, user, "empty")
+    with pytest.raises(NotFound, match="empty has no Postgres databases"):
+        pgbackups.capture(ctx, user, "empty")
 
 
 def test_another_users_backup_cannot_be_restored_or_read(
