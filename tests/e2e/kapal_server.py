@@ -109,12 +109,17 @@ class User:
         return shell_env(self.home, self.server.api_url, "test")
 
     def kapal(
-        self, *args: str, cwd: Path | None = None, input: str | None = None, check: bool = True
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [KAPAL, *args],
             cwd=cwd or self.home,
-            env=self.env,
+            env={**self.env, **(env or {})},
             input=input,
             capture_output=True,
             text=True,

@@ -21,6 +21,7 @@ from kapal.services.pg_promote import promote
 
 router = APIRouter()
 BASE = "/apps/{app}/pg-databases/{database}"
+CLI_ROWS = ("Add-on", "Billing App")  # pg:info rows the Heroku CLI makes itself
 
 
 class Kill(BaseModel):
@@ -89,7 +90,10 @@ def data_api_database(addon: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     by which the CLI finds the config vars that hold it."""
     view = find_user_addon(ctx, user, addon)
     (report,) = pg_service.database_reports(ctx, user, view.app.id, view.addon.name)
-    return {**_report_json(report), "resource_url": view.addon.config.get("URL")}
+    body = _report_json(report)
+    # The CLI adds these two rows itself, from the add-on it resolved.
+    body["info"] = [row for row in body["info"] if row["name"] not in CLI_ROWS]
+    return {**body, "resource_url": view.addon.config.get("URL")}
 
 
 @router.get(BASE + "/sessions")

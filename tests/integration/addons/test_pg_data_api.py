@@ -39,6 +39,7 @@ def test_a_database_by_add_on_id_or_name_with_its_url_and_info(
         rows = {row["name"]: row["values"] for row in body["info"]}
         assert rows["Plan"] and rows["Status"] == ["Available"]
         assert rows["Connections"] == ["0/20"]
+        assert "Add-on" not in rows  # the CLI adds its own: it would show twice
     missing = http.get("/client/v11/databases/no-such-addon")
     assert missing.status_code == 404  # the CLI then says it is not yet provisioned
     signup(ctx, "eve@example.com", "password123")

@@ -88,3 +88,40 @@ def test_a_kapal_elsewhere_needs_its_ports_forwarded_first(kapal: Kapal, fake: F
     assert "only sends its token to localhost or 127.0.0.1" in result.stderr
     assert "ssh -L 5000:localhost:5000" in result.stderr
     assert fake.sent("GET", "/platform/tls") == []
+
+
+def test_cas_named_before_are_kept_beside_kapals(
+    kapal: Kapal, fake: FakeApi, tmp_path: Path
+) -> None:
+    """GIT_SSL_CAINFO overrides git's per-URL setting, and NODE_EXTRA_CA_CERTS holds one file:
+    each gets a bundle of the CAs it named and Kapal's, and evaluating twice changes nothing."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(PEM)
+    serve_tls(fake, ca_file)
+    system = tmp_path / "system.pem"
+    system.write_text("-----BEGIN CERTIFICATE-----\nSYSTEM\n-----END CERTIFICATE-----\n")
+    config = tmp_path / "config"
+    before = {
+        "XDG_CONFIG_HOME": str(config),
+        "GIT_SSL_CAINFO": str(system),
+        "NODE_EXTRA_CA_CERTS": str(system),
+    }
+    printed = exports(kapal("heroku-env", env=before).stdout)
+    git_bundle = Path(printed["GIT_SSL_CAINFO"])
+    node_bundle = Path(printed["NODE_EXTRA_CA_CERTS"])
+    for bundle in (git_bundle, node_bundle):
+        assert bundle.parent == config / "kapal"
+        assert bundle.read_text() == system.read_text() + PEM
+    again = exports(kapal("heroku-env", env={**before, **printed}).stdout)
+    assert again == printed
+    assert git_bundle.read_text() == system.read_text() + PEM
+    assert "GIT_SSL_CAINFO" not in exports(kapal("heroku-env", env={}).stdout)
+
+
+def test_an_unreadable_ca_variable_is_reported(kapal: Kapal, fake: FakeApi, tmp_path: Path) -> None:
+    serve_tls(fake, tmp_path / "ca.pem")
+    (tmp_path / "ca.pem").write_text(PEM)
+    missing = str(tmp_path / "gone.pem")
+    result = kapal("heroku-env", env={"GIT_SSL_CAINFO": missing})
+    assert result.exit_code == 1
+    assert f"GIT_SSL_CAINFO names {missing}, which cannot be read" in result.stderr
