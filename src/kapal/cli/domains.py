@@ -58,10 +58,17 @@ def add(env: CliEnv, app: str | None, cert: str | None, hostname: str) -> None:
     with action(f"Adding {hostname} to {hexagon(name)}"):
         domain = api.add_domain(env.client(), name, hostname, cert)
     target = domain["cname"] or ""
-    click.echo(
-        f"Point {domain['hostname']} at {target} with your DNS provider "
-        f"({record_type(domain['hostname'])} record); Kapal serves it from now on."
-    )
+    if target == "localhost" or target.endswith(".localhost"):
+        # Apps on localhost: no DNS record can point there; this machine's hosts file can.
+        click.echo(
+            f"Kapal serves {domain['hostname']} from now on. To reach it on this machine, add "
+            f"`127.0.0.1 {domain['hostname']}` to /etc/hosts."
+        )
+    else:
+        click.echo(
+            f"Point {domain['hostname']} at {target} with your DNS provider "
+            f"({record_type(domain['hostname'])} record); Kapal serves it from now on."
+        )
     https_line(domain)
 
 

@@ -92,13 +92,14 @@ def launch_of(secret: str) -> Launch:
 
 def terminal_size(env: Mapping[str, str]) -> Size:
     """The size a new terminal gets: LINES and COLUMNS of the dyno's env (Heroku's CLI sends
-    its own terminal's), else 24 x 80."""
-    rows, columns = DEFAULT_SIZE
+    its own terminal's), else 24 x 80; 0, what a terminal that does not know its size (a
+    `script` session's) reports, also gets the default."""
+    default_rows, default_columns = DEFAULT_SIZE
     try:
-        rows = int(env.get("LINES", rows))
-        columns = int(env.get("COLUMNS", columns))
+        rows = int(env.get("LINES") or 0) or default_rows
+        columns = int(env.get("COLUMNS") or 0) or default_columns
     except ValueError:
-        rows = columns = 0
+        rows = columns = -1
     if not (0 < rows <= MAX_DIMENSION and 0 < columns <= MAX_DIMENSION):
         raise InvalidParams(
             f"LINES and COLUMNS must be whole numbers from 1 to {MAX_DIMENSION} "

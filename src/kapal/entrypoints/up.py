@@ -149,7 +149,12 @@ def wait_ready(settings: Settings, timeout: float = 30.0) -> bool:
 
 @click.command("up")
 def up() -> None:
-    """Run Kapal here: API + dashboard, router and agent, until Ctrl-C."""
+    """Run Kapal here: API + dashboard, router and agent, until Ctrl-C.
+
+    Settings come from KAPAL_* environment variables (the README's Settings table), such as
+    KAPAL_DATA_DIR (/var/lib/kapal as root, else ~/.local/share/kapal) and KAPAL_API_PORT,
+    KAPAL_ROUTER_PORT and the other ports.
+    """
     # Imported here, not at the top: every `kapal` command loads this module, and the store
     # (SQLAlchemy, Alembic) would add most of a second to each of them.
     from kapal.store.db import Store

@@ -12,12 +12,17 @@ DOMAINS = "/apps/demo/domains"
 ENDPOINTS = "/apps/demo/sni-endpoints"
 
 
-def domain(hostname: str, kind: str = "custom", endpoint: str | None = None) -> dict[str, Any]:
+def domain(
+    hostname: str,
+    kind: str = "custom",
+    endpoint: str | None = None,
+    cname: str = "demo.localhost",
+) -> dict[str, Any]:
     return {
         "id": f"id-{hostname}",
         "hostname": hostname,
         "kind": kind,
-        "cname": None if kind == "heroku" else "demo.localhost",
+        "cname": None if kind == "heroku" else cname,
         "status": "succeeded",
         "sni_endpoint": {"id": f"id-{endpoint}", "name": endpoint} if endpoint else None,
     }
@@ -82,8 +87,15 @@ def test_domains_add_and_remove(kapal: Kapal, fake: FakeApi) -> None:
     assert result.exit_code == 0, result.output
     assert body(fake.one("POST", DOMAINS)) == {"hostname": "www.example.com", "sni_endpoint": None}
     assert result.stderr == "Adding www.example.com to ⬢ demo... done\n"
-    assert "Point www.example.com at demo.localhost" in result.stdout
+    # Apps on localhost: no DNS record can point there, the hosts file can.
+    assert "add `127.0.0.1 www.example.com` to /etc/hosts" in result.stdout
     assert "SNI endpoint tls-1" in result.stdout
+    public = domain("shop.example.com", cname="demo.apps.example.net")
+    fake.on("POST", DOMAINS, public, status=201)
+    pointed = kapal("domains:add", "-a", "demo", "shop.example.com")
+    assert "Point shop.example.com at demo.apps.example.net with your DNS provider" in (
+        pointed.stdout
+    )
 
     taken = "www.x.com is already in use by another app."
     fake.error("POST", DOMAINS, 422, "invalid_params", taken)

@@ -57,8 +57,12 @@ def test_terminal_size_from_heroku_env() -> None:
     assert terminal_size({"LINES": "30", "COLUMNS": "100"}) == (30, 100)
     with pytest.raises(InvalidParams, match="LINES and COLUMNS must be whole numbers"):
         terminal_size({"COLUMNS": "wide"})
-    with pytest.raises(InvalidParams):
-        terminal_size({"LINES": "0"})
+    # A terminal that does not know its size (`script`, a bare pty) reports 0 x 0.
+    assert terminal_size({"LINES": "0", "COLUMNS": "0"}) == (24, 80)
+    assert terminal_size({"LINES": "0", "COLUMNS": "132"}) == (24, 132)
+    for bad in ({"LINES": "-1"}, {"COLUMNS": "10000"}):
+        with pytest.raises(InvalidParams):
+            terminal_size(bad)
 
 
 def test_resizes_are_taken_out_of_what_is_typed() -> None:

@@ -175,6 +175,9 @@ class PythonBuildpack:
             "UV_CACHE_DIR": str(dirs.cache_dir / "uv"),
             "UV_PYTHON_DOWNLOADS": "never",
             "UV_NO_PROGRESS": "1",
+            # The cache and the build are on different filesystems (the jail's /tmp): uv
+            # copies, and says so on every build unless told to.
+            "UV_LINK_MODE": "copy",
             # The machine's trust store, where operators put their proxies' CAs
             # (UV_NATIVE_TLS is the older spelling of the same switch).
             "UV_SYSTEM_CERTS": "1",
