@@ -5,7 +5,7 @@ Heroku CLI sends here once HEROKU_DATA_HOST names Kapal's host (`kapal heroku-en
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from kapal.addons.postgres_database import Backend
 from kapal.api.deps import CtxDep, UserDep
 from kapal.api.serializers import app_ref, ts
+from kapal.domain.errors import NotFound
 from kapal.services import pg as pg_service
 from kapal.services.addons import find_user_addon
 from kapal.services.pg import MB, DatabaseReport, PgDatabase, info_rows
@@ -94,6 +95,19 @@ def data_api_database(addon: str, ctx: CtxDep, user: UserDep) -> dict[str, Any]:
     # The CLI adds these two rows itself, from the add-on it resolved.
     body["info"] = [row for row in body["info"] if row["name"] not in CLI_ROWS]
     return {**body, "resource_url": view.addon.config.get("URL")}
+
+
+DATA_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@router.api_route("/client/v11/{rest:path}", methods=DATA_API_METHODS, response_model=None)
+@router.api_route("/redis/v0/{rest:path}", methods=DATA_API_METHODS, response_model=None)
+def data_api_elsewhere(rest: str, user: UserDep) -> NoReturn:
+    """The rest of Heroku's data API (`heroku pg:backups`, `redis:*`): what to use instead."""
+    raise NotFound(
+        "Kapal serves pg:info and pg:psql of the Heroku CLI's data commands; for the others "
+        "use kapal's own: kapal pg:backups, pg:ps, pg:kill, pg:reset, redis:info, redis:cli..."
+    )
 
 
 @router.get(BASE + "/sessions")
