@@ -101,12 +101,12 @@ DATA_API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @router.api_route("/client/v11/{rest:path}", methods=DATA_API_METHODS, response_model=None)
-@router.api_route("/redis/v0/{rest:path}", methods=DATA_API_METHODS, response_model=None)
 def data_api_elsewhere(rest: str, user: UserDep) -> NoReturn:
-    """The rest of Heroku's data API (`heroku pg:backups`, `redis:*`): what to use instead."""
+    """The rest of Heroku's Postgres data API (`heroku pg:backups`...): what to use instead.
+    (kapal.api.redis serves the Redis part that `redis:info` and `redis:maxmemory` use.)"""
     raise NotFound(
-        "Kapal serves pg:info and pg:psql of the Heroku CLI's data commands; for the others "
-        "use kapal's own: kapal pg:backups, pg:ps, pg:kill, pg:reset, redis:info, redis:cli..."
+        "Kapal serves pg:info and pg:psql of the Heroku CLI's Postgres commands; for the "
+        "others use kapal's own: kapal pg:backups, pg:ps, pg:kill, pg:reset..."
     )
 
 

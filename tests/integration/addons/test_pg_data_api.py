@@ -42,11 +42,10 @@ def test_a_database_by_add_on_id_or_name_with_its_url_and_info(
         assert "Add-on" not in rows  # the CLI adds its own: it would show twice
     missing = http.get("/client/v11/databases/no-such-addon")
     assert missing.status_code == 404  # the CLI then says it is not yet provisioned
-    # The rest of the data API (heroku pg:backups, redis:*) says what to use instead.
-    for path in ("/client/v11/apps/pg-data/transfers", f"/redis/v0/databases/{addon['name']}"):
-        elsewhere = http.get(path)
-        assert elsewhere.status_code == 404
-        assert "kapal pg:backups" in elsewhere.json()["message"]
+    # The rest of the Postgres data API (heroku pg:backups...) says what to use instead.
+    elsewhere = http.get("/client/v11/apps/pg-data/transfers")
+    assert elsewhere.status_code == 404
+    assert "kapal pg:backups" in elsewhere.json()["message"]
     assert httpx.get(f"{api_url}/client/v11/apps/pg-data/transfers").status_code == 401
     signup(ctx, "eve@example.com", "password123")
     other = {"Authorization": f"Bearer {login(ctx, 'eve@example.com', 'password123')}"}
