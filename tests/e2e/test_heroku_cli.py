@@ -1,9 +1,9 @@
 """The official Heroku CLI (npm `heroku`, installed by `make test` into tests/heroku-cli) through
 Heroku's Getting Started tutorial against a running Kapal: login, create, git push over the
 HTTPS remote the CLI adds, scale, logs, config, releases, rollback, run, Postgres (pg:psql and
-pg:info), maintenance, domains, destroy. A network guard preloaded into every node process the
-CLI starts records each connection and refuses any host but localhost, so nothing may leave
-this machine."""
+pg:info), Redis (redis:info, redis:maxmemory), maintenance, domains, destroy. A network guard
+preloaded into every node process the CLI starts records each connection and refuses any host
+but localhost, so nothing may leave this machine."""
 
 from __future__ import annotations
 
@@ -417,6 +417,14 @@ def test_heroku_cli_tutorial(kapal_server: KapalServer, hana: User) -> None:
     assert pg_info.stdout.startswith("=== DATABASE_URL\n"), pg_info.stdout
     assert re.search(r"^Status: +Available$", pg_info.stdout, re.M), pg_info.stdout
     assert len(re.findall(rf"^Add-on: +{database}$", pg_info.stdout, re.M)) == 1, pg_info.stdout
+    # Redis: Kapal serves the data API paths redis:info and redis:maxmemory read.
+    redis = heroku("addons:create", "heroku-redis", cwd=repo)
+    assert re.search(r"^Created redis-[a-z0-9-]+ as REDIS_URL$", redis.stdout, re.M), redis.stdout
+    redis_info = heroku("redis:info", cwd=repo)
+    assert re.search(r"^Status: +available$", redis_info.stdout, re.M), redis_info.stdout
+    policy = heroku("redis:maxmemory", "--policy", "allkeys-lru", cwd=repo)
+    assert "set to allkeys-lru" in policy.stdout, policy.stdout
+    assert re.search(r"^Maxmemory: +allkeys-lru$", heroku("redis:info", cwd=repo).stdout, re.M)
 
     # Maintenance mode: the router answers 503 until it is off again.
     on = heroku("maintenance:on", cwd=repo)
