@@ -4,35 +4,29 @@ CLI and mysql client), on the machine's MariaDB and RabbitMQ."""
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from datetime import UTC
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import pymysql
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import select
 from tests.integration.addons.amqp_check import Refused, open_vhost
+from tests.integration.addons.kapal_cli import Run, kapal_cli
 from tests.integration.addons.servers import mysql_admin_url, rabbitmq_admin_url, rabbitmqctl
 
 from kapal.addons.catalog import choice_of
 from kapal.addons.mysql import database_name
 from kapal.addons.provider import provisioner_for
 from kapal.addons.rabbitmq import vhost_name
-from kapal.cli.context import CliEnv
-from kapal.cli.main import build_cli
 from kapal.services.apps import create_app
 from kapal.services.context import Context
 from kapal.settings import Settings
 from kapal.store.models import Addon, User
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("drop_addons")]
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
@@ -148,24 +142,7 @@ def test_rabbitmq_sets_amqp_url_and_is_destroyed(http: httpx.Client) -> None:
 @pytest.fixture
 def kapal(api_url: str, token: str, ctx: Context, user: User, tmp_path: Path) -> Run:
     create_app(ctx, user, "cli-app")
-    home = tmp_path / "home"
-    home.mkdir()
-
-    def run(*args: str) -> Result:
-        env = CliEnv(
-            environ={
-                "PATH": os.environ["PATH"],
-                "HOME": str(home),
-                "KAPAL_API_URL": api_url,
-                "KAPAL_API_KEY": token,
-            },
-            cwd=home,
-            tz=UTC,
-            home=home,
-        )
-        return CliRunner().invoke(build_cli(), list(args), obj=env)
-
-    return run
+    return kapal_cli(api_url, token, tmp_path / "home")
 
 
 def test_mysql_cli_and_info_with_the_real_client(

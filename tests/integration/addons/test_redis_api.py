@@ -5,24 +5,20 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from datetime import UTC
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import select
+from tests.integration.addons.kapal_cli import Run, kapal_cli
 from tests.integration.addons.redis_check import alive, config_get, connect, server_pid
 
 from kapal.addons.redis import RedisProvisioner
-from kapal.cli.context import CliEnv
-from kapal.cli.main import build_cli
 from kapal.services import addons
 from kapal.services.apps import create_app
 from kapal.services.auth import login, signup
@@ -31,8 +27,6 @@ from kapal.settings import Settings
 from kapal.store.models import Addon, App, User
 
 pytestmark = pytest.mark.timeout(120)
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
@@ -203,24 +197,7 @@ def test_a_killed_api_leaves_a_server_that_recovery_removes(
 
 @pytest.fixture
 def kapal(api_url: str, token: str, app: App, tmp_path: Path) -> Run:
-    home = tmp_path / "home"
-    home.mkdir()
-
-    def run(*args: str, path: str | None = None) -> Result:
-        env = CliEnv(
-            environ={
-                "PATH": path if path is not None else os.environ["PATH"],
-                "HOME": str(home),
-                "KAPAL_API_URL": api_url,
-                "KAPAL_API_KEY": token,
-            },
-            cwd=home,
-            tz=UTC,
-            home=home,
-        )
-        return CliRunner().invoke(build_cli(), list(args), obj=env)
-
-    return run
+    return kapal_cli(api_url, token, tmp_path / "home")
 
 
 def test_redis_cli_info_and_maxmemory_against_a_real_server(
