@@ -5,6 +5,7 @@ source tarballs — are not JSON and have their own limits.)"""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,16 +64,22 @@ def _is_json(scope: Scope) -> bool:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"id": "bad_request", "message": f"Request body is larger than {limit} bytes."}
-    ).encode()
+    await send_error(send, 413, "bad_request", f"Request body is larger than {limit} bytes.")
+
+
+async def send_error(
+    send: Send, status: int, id_: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A Platform API error (`{"id", "message"}`) sent from ASGI middleware."""
+    body = json.dumps({"id": id_, "message": message}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *headers,
             ],
         }
     )

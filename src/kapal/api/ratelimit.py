@@ -6,13 +6,14 @@ requests made with a token, `RateLimit-Remaining` from a bucket per token that h
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 import uuid
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kapal.api.limits import send_error
 
 HOURLY = 4500  # Heroku's limit per account
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9-]{1,200}")
@@ -87,22 +88,8 @@ def _new_id() -> bytes:
 
 
 async def _refuse(send: Send, headers: list[tuple[bytes, bytes]], hourly: int) -> None:
-    body = json.dumps(
-        {
-            "id": "rate_limit",
-            "message": "Your token made too many API requests: wait a few minutes and "
-            f"try again (at most {hourly} an hour).",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
+    message = (
+        f"Your token made too many API requests: wait a few minutes and try again (at most "
+        f"{hourly} an hour)."
     )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 429, "rate_limit", message, headers)

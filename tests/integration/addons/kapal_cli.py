@@ -16,11 +16,11 @@ Run = Callable[..., Result]
 
 
 def kapal_cli(api_url: str, token: str, home: Path) -> Run:
-    """`run(*args, path=None)`: `kapal ARGS` with HOME at `home` (made here) and, given `path`,
-    that PATH instead of this process's."""
+    """`run(*args, input=None, path=None)`: `kapal ARGS` with HOME at `home` (made here), `input`
+    on its stdin and, given `path`, that PATH instead of this process's."""
     home.mkdir()
 
-    def run(*args: str, path: str | None = None) -> Result:
+    def run(*args: str, input: str | None = None, path: str | None = None) -> Result:
         env = CliEnv(
             environ={
                 "PATH": path if path is not None else os.environ["PATH"],
@@ -32,6 +32,6 @@ def kapal_cli(api_url: str, token: str, home: Path) -> Run:
             tz=UTC,
             home=home,
         )
-        return CliRunner().invoke(build_cli(), list(args), obj=env)
+        return CliRunner().invoke(build_cli(), list(args), input=input, obj=env)
 
     return run

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from tests.integration.addons.kapal_cli import Run, kapal_cli
 
-from kapal.cli.context import CliEnv
-from kapal.cli.main import build_cli
 from kapal.services.apps import create_app
 from kapal.services.context import Context
 from kapal.store.models import User
-
-Run = Callable[..., Result]
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("drop_addons")]
 
@@ -25,24 +18,7 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("drop_addons")]
 @pytest.fixture
 def kapal(api_url: str, token: str, ctx: Context, user: User, tmp_path: Path) -> Run:
     create_app(ctx, user, "cli-app")
-    home = tmp_path / "home"
-    home.mkdir()
-
-    def run(*args: str, input: str | None = None, path: str | None = None) -> Result:
-        env = CliEnv(
-            environ={
-                "PATH": path if path is not None else os.environ["PATH"],
-                "HOME": str(home),
-                "KAPAL_API_URL": api_url,
-                "KAPAL_API_KEY": token,
-            },
-            cwd=home,
-            tz=UTC,
-            home=home,
-        )
-        return CliRunner().invoke(build_cli(), list(args), input=input, obj=env)
-
-    return run
+    return kapal_cli(api_url, token, tmp_path / "home")
 
 
 def test_create_list_info_destroy(kapal: Run) -> None:
