@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from urllib.parse import unquote, urlsplit
@@ -13,6 +11,7 @@ import click
 from kapal.cli.confirm import confirm_app
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
+from kapal.cli.localclient import config_url, find_program, run_attached
 from kapal.cli.output import action, columns, echo_header, format_time, hexagon, key_values
 from kapal.client.addons import AddonAttachment, addon_attachments
 from kapal.client.types import Addon
@@ -223,23 +222,14 @@ def psql(env: CliEnv, app: str | None, database: str | None, sql: str | None) ->
     app_name = env.resolve_app(app)
     client = env.client()
     attachment = pick_attachment(app_name, addon_attachments(client, app_name), database)
-    var = f"{attachment['name']}_URL"
-    url = client.config_vars(app_name).get(var)
-    if not url:
-        raise CliError(f"No config var {var} on {hexagon(app_name)}.")
-    program = shutil.which("psql", path=env.environ.get("PATH"))
-    if program is None:
-        raise CliError(NO_PSQL)
-    argv = [program]
+    url = config_url(client, app_name, f"{attachment['name']}_URL")
+    argv = [find_program(env, "psql", NO_PSQL)]
     if sql is not None:
         argv += ["-c", sql]
     else:
         prompt = f"{app_name}::{attachment['name']}"
         argv += ["--set", f"PROMPT1={prompt}%R%# ", "--set", f"PROMPT2={prompt}%R%# "]
-    click.echo(f"--> Connecting to {attachment['addon']['name']}", err=True)
-    # No timeout: an interactive session lasts as long as the user wants it to.
-    status = subprocess.run(argv, env=psql_environment(url, env.environ), check=False).returncode
-    click.get_current_context().exit(status)
+    run_attached(attachment["addon"]["name"], argv, psql_environment(url, env.environ))
 
 
 COMMANDS: list[click.Command] = [list_addons, create, destroy, info, psql]

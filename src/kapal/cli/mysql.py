@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote, urlsplit
@@ -12,6 +11,7 @@ import click
 from kapal.addons.catalog import MYSQL
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
+from kapal.cli.localclient import config_url, find_program, run_attached
 from kapal.cli.output import echo_header, hexagon, key_values
 from kapal.client.addons import AddonAttachment, addon_attachments
 
@@ -111,15 +111,9 @@ def _connect(
     app_name = env.resolve_app(app)
     client = env.client()
     attachment = pick_mysql(app_name, addon_attachments(client, app_name), database)
-    var = f"{attachment['name']}_URL"
-    url = client.config_vars(app_name).get(var)
-    if not url:
-        raise CliError(f"No config var {var} on {hexagon(app_name)}.")
-    program = shutil.which("mysql", path=env.environ.get("PATH"))
-    if program is None:
-        raise CliError(NO_MYSQL)
+    url = config_url(client, app_name, f"{attachment['name']}_URL")
     args, child_env = mysql_arguments(url, env.environ)
-    return app_name, attachment, program, args, child_env
+    return app_name, attachment, find_program(env, "mysql", NO_MYSQL), args, child_env
 
 
 @click.command("mysql:cli")
@@ -135,10 +129,7 @@ def cli(env: CliEnv, app: str | None, database: str | None, sql: str | None) -> 
         argv += ["--execute", sql]
     else:
         argv.append(f"--prompt={app_name}::{attachment['name']}> ")
-    click.echo(f"--> Connecting to {attachment['addon']['name']}", err=True)
-    # No timeout: an interactive session lasts as long as the user wants it to.
-    status = subprocess.run(argv, env=child_env, check=False).returncode
-    click.get_current_context().exit(status)
+    run_attached(attachment["addon"]["name"], argv, child_env)
 
 
 @click.command("mysql:info")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
@@ -12,6 +10,7 @@ import click
 
 from kapal.cli.context import CliEnv, app_option, pass_env
 from kapal.cli.errors import CliError
+from kapal.cli.localclient import find_program, run_attached
 from kapal.cli.output import echo_header, hexagon, key_values
 from kapal.client.redis import redis_database, set_maxmemory_policy
 from kapal.client.types import Addon
@@ -97,16 +96,11 @@ def cli(env: CliEnv, app: str | None, database: str | None, command: str | None)
     url = client.config_vars(app_name).get(config_vars[0]) if config_vars else None
     if not url:
         raise CliError(f"{addon['name']} sets no config var on {hexagon(app_name)}.")
-    program = shutil.which("redis-cli", path=env.environ.get("PATH"))
-    if program is None:
-        raise CliError(NO_REDIS_CLI)
-    argv, environ = redis_cli_invocation(program, url, env.environ)
+    found = find_program(env, "redis-cli", NO_REDIS_CLI)
+    argv, environ = redis_cli_invocation(found, url, env.environ)
     if command is not None:
         argv += shlex.split(command)
-    click.echo(f"--> Connecting to {addon['name']}", err=True)
-    # No timeout: an interactive session lasts as long as the user wants it to.
-    status = subprocess.run(argv, env=environ, check=False).returncode
-    click.get_current_context().exit(status)
+    run_attached(addon["name"], argv, environ)
 
 
 @click.command("redis:info")
