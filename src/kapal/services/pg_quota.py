@@ -15,7 +15,6 @@ kapal.addons.postgres_quota), so a pass that fails, or an API that restarts, los
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ from sqlalchemy import select
 from kapal.addons.catalog import POSTGRESQL, Plan, find_service
 from kapal.addons.errors import ProvisionError
 from kapal.addons.postgres_quota import PostgresQuota, StorageState
-from kapal.domain.errors import KapalError
 from kapal.domain.logline import LogLine
 from kapal.services.context import Context
+from kapal.services.periodic import Periodic
 from kapal.services.pg import MB, admin_server, data_size
 from kapal.store.models import Addon, Attachment
 
@@ -119,37 +118,17 @@ def message(change: QuotaChange) -> str:
     return f"{change.addon} is back under its plan's storage ({size}): writes are allowed again."
 
 
-class StorageQuotaChecker:
+class StorageQuotaChecker(Periodic):
     """Runs `check_storage` every `interval` seconds in a thread of its own."""
+
+    name = "pg-storage-quota"
 
     def __init__(
         self, ctx: Context, *, interval: float = INTERVAL, limit: Limit = plan_limit
     ) -> None:
+        super().__init__(interval)
         self._ctx = ctx
-        self._interval = interval
         self._limit = limit
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def run_once(self) -> list[QuotaChange]:
+    def run_pass(self) -> list[QuotaChange]:
         return check_storage(self._ctx, limit=self._limit)
-
-    def start(self) -> None:
-        # A daemon: a pass stuck on an unreachable server must not keep the API from exiting.
-        self._thread = threading.Thread(target=self._loop, name="pg-storage-quota", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except KapalError as exc:  # the server is down or not set up: say so, no trace
-                log.warning("storage quota check failed: %s", exc.message)
-            except Exception:
-                log.exception("storage quota check failed; retrying in %.0f s", self._interval)
-            self._stop.wait(self._interval)

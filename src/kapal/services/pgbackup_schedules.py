@@ -9,7 +9,6 @@ capture, so it runs at most once a day, even when the API stops during the dump.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from kapal.domain.errors import KapalError, NotFound
 from kapal.domain.pgbackups import Schedule, is_due, next_due, parse_at
 from kapal.services.access import find_app
 from kapal.services.context import Context
+from kapal.services.periodic import Periodic
 from kapal.services.pgbackups import (
     DELETED,
     SUCCEEDED,
@@ -160,8 +160,11 @@ def prune_scheduled(ctx: Context, addon_id: str, keep: int = KEEP_SCHEDULED) -> 
     return len(rows)
 
 
-class BackupScheduler:
-    """Runs `run_due_captures` every `interval` seconds in a thread of its own."""
+class BackupScheduler(Periodic):
+    """Runs `run_due_captures` every `interval` seconds in a thread of its own (a dump cut
+    short by the API's exit is failed by recover_backups at the next start)."""
+
+    name = "pg-backup-scheduler"
 
     def __init__(
         self,
@@ -171,34 +174,13 @@ class BackupScheduler:
         interval: float = 60.0,
         tools: PgTools | None = None,
     ) -> None:
+        super().__init__(interval)
         self._ctx = ctx
         self._clock = clock
-        self._interval = interval
         self._tools = tools
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def run_pending(self) -> list[BackupView]:
+    def run_pass(self) -> list[BackupView]:
         """One pass: due captures, then files whose backup is gone."""
         done = run_due_captures(self._ctx, self._clock(), self._tools)
         sweep_files(self._ctx)
         return done
-
-    def start(self) -> None:
-        # A daemon: a dump cut short by the API's exit is failed by recover_backups.
-        self._thread = threading.Thread(target=self._loop, name="pg-backup-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.run_pending()
-            except Exception:
-                log.exception("backup scheduler pass failed; retrying in %.0f s", self._interval)
-            if self._stop.wait(self._interval):
-                return

@@ -156,6 +156,6 @@ def test_the_checker_thread_checks_until_stopped(ctx: Context, user: User) -> No
             time.sleep(0.05)
     finally:
         checker.stop()
-    assert checker.run_once() == []  # already refused: nothing changes
-    StorageQuotaChecker(ctx, limit=huge).run_once()
+    assert checker.run_pass() == []  # already refused: nothing changes
+    StorageQuotaChecker(ctx, limit=huge).run_pass()
     assert not refused(url, "INSERT INTO t VALUES (1)")

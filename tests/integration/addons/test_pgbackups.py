@@ -317,14 +317,14 @@ def test_the_scheduler_captures_once_a_day_at_the_hour(ctx: Context, user: User,
     assert (schedule.schedule.hour, schedule.schedule.timezone) == (2, "Europe/Berlin")
     clock = [datetime(2026, 11, 27, 0, 30, tzinfo=UTC)]  # 01:30 in Berlin
     scheduler = BackupScheduler(ctx, clock=lambda: clock[0])
-    assert scheduler.run_pending() == []
+    assert scheduler.run_pass() == []
     clock[0] = datetime(2026, 11, 27, 1, 5, tzinfo=UTC)  # 02:05 in Berlin
-    (done,) = scheduler.run_pending()
+    (done,) = scheduler.run_pass()
     assert (done.name, done.backup.kind, done.backup.status) == ("a001", "scheduled", "succeeded")
     clock[0] = datetime(2026, 11, 27, 1, 50, tzinfo=UTC)
-    assert scheduler.run_pending() == []
+    assert scheduler.run_pass() == []
     clock[0] = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
-    assert [v.name for v in scheduler.run_pending()] == ["a002"]
+    assert [v.name for v in scheduler.run_pass()] == ["a002"]
     with ctx.store.session() as s:
         row = s.get(PgBackupSchedule, done.backup.addon_id)
         assert row is not None and row.last_run_at == clock[0]
@@ -339,7 +339,7 @@ def test_the_scheduler_keeps_the_newest_seven_daily_backups(
     scheduler = BackupScheduler(ctx, clock=lambda: clock[0])
     for day in range(1, 10):
         clock[0] = datetime(2026, 11, day, 23, 10, tzinfo=UTC)
-        assert len(scheduler.run_pending()) == 1
+        assert len(scheduler.run_pass()) == 1
     names = [v.name for v in pgbackups.list_backups(ctx, user, "demo")]
     assert names == [f"a{n:03d}" for n in range(9, 2, -1)]
     files = list((ctx.settings.backups_dir).glob("*/*.dump"))
