@@ -21,6 +21,7 @@ import uvicorn
 from sqlalchemy import select
 
 from kapal.addons.postgres import PostgresProvisioner
+from kapal.addons.provider import Provisioner
 from kapal.api.app import create_api
 from kapal.services.auth import login, signup
 from kapal.services.context import Context
@@ -34,12 +35,13 @@ def provisioner(admin_url: str) -> PostgresProvisioner:
 
 
 @pytest.fixture
-def addon_name(provisioner: PostgresProvisioner) -> Iterator[Callable[[], str]]:
-    """Unique add-on names; whatever they provisioned is dropped afterwards."""
+def addon_name(provisioner: Provisioner) -> Iterator[Callable[..., str]]:
+    """Unique add-on names (or the one given); whatever they provisioned is removed afterwards
+    by `provisioner`, this module's PostgreSQL one or the one a test module defines."""
     made: list[str] = []
 
-    def make() -> str:
-        made.append(f"test-{secrets.token_hex(5)}")
+    def make(name: str | None = None) -> str:
+        made.append(name or f"test-{secrets.token_hex(5)}")
         return made[-1]
 
     yield make

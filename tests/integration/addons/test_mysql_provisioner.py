@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from urllib.parse import unquote, urlsplit
 
@@ -34,20 +34,6 @@ def admin_url() -> str:
 @pytest.fixture
 def provisioner(admin_url: str) -> MysqlProvisioner:
     return MysqlProvisioner(admin_url)
-
-
-@pytest.fixture
-def addon_name(provisioner: MysqlProvisioner) -> Iterator[Name]:
-    """Unique add-on names (or the one given); whatever they provisioned is dropped after."""
-    made: list[str] = []
-
-    def make(name: str | None = None) -> str:
-        made.append(name or f"test-{secrets.token_hex(5)}")
-        return made[-1]
-
-    yield make
-    for name in made:
-        provisioner.deprovision(name)
 
 
 def connect(url: str, database: str | None = None) -> pymysql.connections.Connection:

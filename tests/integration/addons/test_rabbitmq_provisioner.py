@@ -4,8 +4,7 @@ a user per add-on, isolation, idempotence, removal."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -23,20 +22,6 @@ NOT_ALLOWED = 530
 @pytest.fixture
 def provisioner() -> RabbitProvisioner:
     return RabbitProvisioner(rabbitmq_admin_url())
-
-
-@pytest.fixture
-def addon_name(provisioner: RabbitProvisioner) -> Iterator[Callable[[], str]]:
-    """Unique add-on names; whatever they provisioned is removed afterwards."""
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(f"test-{secrets.token_hex(5)}")
-        return made[-1]
-
-    yield make
-    for name in made:
-        provisioner.deprovision(name)
 
 
 def with_vhost(url: str, vhost: str) -> str:
