@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import os
 import re
-import shlex
 import shutil
 import socket
 import sqlite3
@@ -50,9 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from deploy import machine
-from kapal_up import BenchError, Kapal, User, running_kapal, signed_up_user, stop_on_sigterm
-from runtime import Bench, Row, _kb_field, _read, descendants, processes, table, until
+from kapal_up import BenchError, Kapal, User
+from runtime import Bench, Row, _kb_field, _read, descendants, processes, run_bench, until
 
 APP = "log-bench"
 WARMUP = 2.0  # seconds of flood before the window opens
@@ -398,29 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--py-spy", type=Path, help="record a py-spy profile of the agent here")
     args = parser.parse_args(argv)
-    stop_on_sigterm()
-    print(f"command: {shlex.join(sys.orig_argv)}")
-    print(machine(), flush=True)
-    status = 0
-    rows: list[Row] = []
-    notes: list[str] = []
-    try:
-        with running_kapal() as kapal:
-            user = signed_up_user(kapal)
-            rows, notes = measure(kapal, user, args)
-    except BenchError as exc:
-        print(f"bench stopped: {exc}", file=sys.stderr)
-        status = 1
-    except KeyboardInterrupt:
-        print("bench interrupted", file=sys.stderr)
-        status = 130
-    print(f"{machine()} (after)")
-    print()
-    print(table(f"{APP}: {args.dynos} dynos writing log lines as fast as they can", rows))
-    for note in notes:
-        print(f"  {note}")
-    print(LEGEND)
-    return status
+    title = f"{APP}: {args.dynos} dynos writing log lines as fast as they can"
+    return run_bench(title, LEGEND, lambda kapal, user: measure(kapal, user, args))
 
 
 if __name__ == "__main__":

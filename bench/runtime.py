@@ -113,6 +113,37 @@ def table(title: str, rows: Sequence[Row]) -> str:
     return "\n".join(lines + [render(cells) for cells in body])
 
 
+Measure = Callable[[Kapal, User], tuple[list[Row], list[str]]]
+
+
+def run_bench(title: str, legend: str, measure: Measure) -> int:
+    """Print the command and the machine, start Kapal and sign a user up, `measure` (rows and
+    notes), then print the machine again, the table, the notes and `legend`; the exit status
+    (1: the bench stopped, 130: interrupted), whose figures are printed so far as they go."""
+    stop_on_sigterm()
+    print(f"command: {shlex.join(sys.orig_argv)}")
+    print(machine(), flush=True)
+    status = 0
+    rows: list[Row] = []
+    notes: list[str] = []
+    try:
+        with running_kapal() as kapal:
+            rows, notes = measure(kapal, signed_up_user(kapal))
+    except BenchError as exc:
+        print(f"bench stopped: {exc}", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("bench interrupted", file=sys.stderr)
+        status = 130
+    print(f"{machine()} (after)")
+    print()
+    print(table(title, rows))
+    for note in notes:
+        print(f"  {note}")
+    print(legend)
+    return status
+
+
 # Processes, from /proc.
 
 
@@ -548,35 +579,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per timing (default 5)")
     args = parser.parse_args(argv)
-    stop_on_sigterm()
-    print(f"command: {shlex.join(sys.orig_argv)}")
-    print(machine(), flush=True)
-    status = 0
-    rows: list[Row] = []
-    notes: list[str] = []
-    try:
-        with running_kapal() as kapal:
-            user = signed_up_user(kapal)
-            bench = Bench(kapal, user)
-            deploy(bench)
-            for line in kapal.output().splitlines():
-                if "sandbox" in line:
-                    notes.append(line.strip())
-            rows, layouts = measure(bench, args.runs)
-            notes += layouts
-    except BenchError as exc:
-        print(f"bench stopped: {exc}", file=sys.stderr)
-        status = 1
-    except KeyboardInterrupt:
-        print("bench interrupted", file=sys.stderr)
-        status = 130
-    print(f"{machine()} (after)")
-    print()
-    print(table(f"{APP}: flask-hello's dynos on Kapal", rows))
-    for note in notes:
-        print(f"  {note}")
-    print(LEGEND)
-    return status
+
+    def run(kapal: Kapal, user: User) -> tuple[list[Row], list[str]]:
+        bench = Bench(kapal, user)
+        deploy(bench)
+        notes = [line.strip() for line in kapal.output().splitlines() if "sandbox" in line]
+        rows, layouts = measure(bench, args.runs)
+        return rows, notes + layouts
+
+    return run_bench(f"{APP}: flask-hello's dynos on Kapal", LEGEND, run)
 
 
 if __name__ == "__main__":
