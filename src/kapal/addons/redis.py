@@ -24,13 +24,14 @@ from pathlib import Path
 
 from kapal.addons.catalog import REDIS, Plan
 from kapal.addons.errors import ProvisionError
+from kapal.addons.managed_server import ServerUser
 from kapal.addons.naming import ADDON_NAME
 from kapal.addons.redis_conf import DEFAULT_POLICY, POLICIES, ServerConf
 from kapal.addons.redis_server import RedisServer, RedisServerError, locked
 from kapal.addons.resp import RespError, parse_info
 from kapal.domain.errors import InvalidParams
 from kapal.settings import Settings
-from kapal.system_users import RunAs, ensure_system_user
+from kapal.system_users import RunAs
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ class RedisProvisioner:
     def __init__(self, settings: Settings, *, system_user: str = SYSTEM_USER) -> None:
         self.root = settings.addons_dir / "redis"
         self._binary = settings.redis_server
-        self._system_user = system_user
-        self._ids: tuple[int, int] | None = None
+        self._user = ServerUser(system_user)
 
     def provision(self, name: str, plan: str) -> dict[str, str]:
         """Start (or finish starting) the add-on's server; returns {"URL": redis://...}."""
@@ -184,10 +184,10 @@ class RedisProvisioner:
         owner = self._owner()
         if owner is not None:
             os.chown(directory, *owner)
-            blocked = RunAs(self._system_user, *owner).unreachable(directory)
+            blocked = RunAs(self._user.name, *owner).unreachable(directory)
             if blocked is not None:
                 raise ProvisionError(
-                    f"{blocked} is not traversable by user {self._system_user}, which runs "
+                    f"{blocked} is not traversable by user {self._user.name}, which runs "
                     f"Redis in {directory}: `chmod o+x {blocked}` or choose another "
                     "KAPAL_DATA_DIR."
                 )
@@ -195,12 +195,7 @@ class RedisProvisioner:
 
     def _owner(self) -> tuple[int, int] | None:
         """Root runs Redis as the system user; anyone else runs it as themselves."""
-        if os.geteuid() != 0:
-            return None
-        if self._ids is None:
-            entry = ensure_system_user(self._system_user)
-            self._ids = (entry.pw_uid, entry.pw_gid)
-        return self._ids
+        return self._user.ids() if os.geteuid() == 0 else None
 
     def _free_port(self) -> int:
         """A port no other add-on's server has and nothing listens on now."""
