@@ -10,8 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from bench.kapal_up import leftover_processes, shell_env
@@ -19,6 +21,7 @@ from bench.kapal_up import leftover_processes, shell_env
 from tests.conftest import free_port
 
 KAPAL = str(Path(sys.executable).parent / "kapal")
+T = TypeVar("T")
 APPS = Path(__file__).parent.parent / "apps"
 
 
@@ -184,3 +187,15 @@ def new_user(server: KapalServer, name: str) -> User:
     home = server.root / "home" / name
     home.mkdir(parents=True)
     return User(server, home)
+
+
+def wait_for(check: Callable[[], T], timeout: float = 60, interval: float = 0.1) -> T:
+    """Poll until check() returns something truthy; return it (or fail with the last value)."""
+    deadline = time.monotonic() + timeout
+    last = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout:g} s; last value: {last!r}")
+        time.sleep(interval)
+        last = check()
+    return last

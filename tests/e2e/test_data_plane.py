@@ -13,17 +13,23 @@ import shutil
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
 from bench.load import Load
 
 from kapal.settings import Settings
-from tests.e2e.kapal_server import KapalServer, User, new_user, processes_under, start_server
+from tests.e2e.kapal_server import (
+    KapalServer,
+    User,
+    new_user,
+    processes_under,
+    start_server,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,19 +37,6 @@ APP = "steady"
 WEB = 2  # web dynos: a restart must bring back exactly this many
 ANSWER = "Hello from Kapal\n"
 RECOVERY = 5.0  # seconds: the issue's bound for apps serving again after an agent restart
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float = 60, interval: float = 0.1) -> T:
-    """Poll until check() returns something truthy; return it (or fail with the last value)."""
-    deadline = time.monotonic() + timeout
-    last = check()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout:g} s; last value: {last!r}")
-        time.sleep(interval)
-        last = check()
-    return last
 
 
 def load(platform: Platform) -> Load:

@@ -16,14 +16,13 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from tests.e2e.kapal_server import KapalServer, User, new_user
+from tests.e2e.kapal_server import KapalServer, User, new_user, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,20 +36,6 @@ EMAIL = "hana@example.com"
 PASSWORD = "correct horse 7"
 TIMEOUT = 120
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float = 60, interval: float = 0.5) -> T:
-    """Poll until check() returns something truthy; return it (or fail with the last value)."""
-    deadline = time.monotonic() + timeout
-    last = check()
-    while not last and time.monotonic() < deadline:
-        time.sleep(interval)
-        last = check()
-    if not last:
-        raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
-    return last
 
 
 def parse_heroku_env(text: str) -> tuple[dict[str, str], list[list[str]]]:

@@ -12,21 +12,9 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.kapal_server import KapalServer, User, new_user
+from tests.e2e.kapal_server import KapalServer, User, new_user, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(check, timeout: float = 60, interval: float = 0.3):  # type: ignore[no-untyped-def]
-    """Poll until check() returns something truthy; return it (or fail with the last value)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {last!r}")
 
 
 def status_of(user: User, app: str, path: str = "/") -> httpx.Response:
